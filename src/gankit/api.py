@@ -1,0 +1,160 @@
+"""The public API: train a GAN, draw samples from a run. The CLI is a thin layer over these.
+
+    >>> import gankit
+    >>> result = gankit.train(gankit.load_config("configs/ring8.toml"))
+    >>> x, y = gankit.sample(result.run_dir, n=1000)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .callbacks import MetricsWriter, Progress, ReportWriter, SamplePlotter
+from .checkpoint import load_checkpoint, unprefixed
+from .config import Config, apply_overrides, load_config, save_config
+from .data import Dataset, label_index, load_data
+from .errors import GankitError
+from .models import MODELS
+from .runs import RunDir, create_run, default_run_path, open_run
+from .trainer import Trainer
+
+RECIPES = Path(__file__).parent / "configs"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path | None
+    step: int
+    stop_reason: str  # finished | interrupted | stopped
+    record: dict[str, Any]  # the last logged statistics
+    trainer: Trainer
+
+
+def recipe(name: str) -> Path:
+    """Path of a built-in recipe (``ring8`` -> .../configs/ring8.toml)."""
+    path = RECIPES / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
+        raise GankitError(f"{name!r} is neither a config file nor a built-in recipe; recipes: {known}")
+    return path
+
+
+def out_activation(config: Config, data: Dataset) -> str:
+    if config.model.out_activation != "auto":
+        return config.model.out_activation
+    return "tanh" if data.normalize == "minmax" else "none"
+
+
+def build_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """G and D of the configured family, seeded by the config, sized for the data."""
+    num_classes = data.num_classes if config.model.conditional else 0
+    activation = out_activation(config, data)
+    shape = (data.num_features,)
+    torch.manual_seed(config.seed)
+    G, D = MODELS.get(config.model.family)(config.model, shape, num_classes, activation)
+    info = {"family": config.model.family, "shape": list(shape), "out_activation": activation}
+    return G, D, info
+
+
+def train(config: Config | str | Path | None = None, *, data: Dataset | None = None,
+          G: nn.Module | None = None, D: nn.Module | None = None, run_dir: str | Path | None = None,
+          resume: bool = False, steps: int | None = None, overrides: Iterable[str] = (),
+          callbacks: Iterable[Any] = (), progress: bool = True) -> TrainResult:
+    """Train a GAN and write a run folder.
+
+    ``config`` is a ``Config``, a TOML path or a recipe name (default: the ring8 defaults). ``data``
+    replaces the configured data; ``G``/``D`` replace the configured model family. With
+    ``resume=True``, the run folder's own config.toml and checkpoint are used (``steps`` may extend
+    the run). ``overrides`` are ``key=value`` strings applied last. ``run_dir=None`` picks
+    ``runs/<name>``, or a free variant of it.
+    """
+    if resume:
+        run = open_run(run_dir or (config.run_dir if isinstance(config, Config) else ""))
+        config = run.config()
+    else:
+        config = _as_config(config)
+    config = apply_overrides(config, [*([f"train.steps={steps}"] if steps is not None else []), *overrides])
+    if data is None:
+        data = load_data(config.data, config.seed)
+    built_G, built_D, info = build_models(config, data)
+    if G is not None or D is not None:
+        if G is None or D is None:
+            raise GankitError("pass both G and D, or neither")
+        info = {"family": "custom"}
+    G, D = G or built_G, D or built_D
+
+    if not resume:
+        path = Path(run_dir or config.run_dir or default_run_path(config))
+        config = replace(config, run_dir=str(path))
+        run = create_run(path, config)
+    else:
+        save_config(config, run.config_path)  # the run's config now includes any extension
+
+    plot_every = config.train.plot_every or max(config.train.steps // 4, 1)
+    extra = [SamplePlotter(run, plot_every, seed=config.seed)] if data.num_features <= 2 else []
+    trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info,
+                      callbacks=[*([Progress(config.train.steps)] if progress else []), *extra, *callbacks])
+    if resume:
+        trainer.load_checkpoint(run.checkpoint)
+    trainer.callbacks[:0] = [MetricsWriter(run, trainer.step if resume else None), ReportWriter(run)]
+    record = trainer.fit()
+    return TrainResult(run.path, trainer.step, trainer.stop_reason or "finished", record, trainer)
+
+
+def _as_config(config: Config | str | Path | None) -> Config:
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    path = Path(config)
+    return load_config(path if path.suffix == ".toml" or path.exists() else recipe(str(config)))
+
+
+def load_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
+    """G from a run folder's latest checkpoint (safetensors + JSON only): (G, metadata, shift, scale)."""
+    run = RunDir(Path(run_dir))
+    config = run.config()
+    tensors, meta = load_checkpoint(run.checkpoint, prefix="")
+    model = meta["model"]
+    if model["family"] == "custom":
+        raise GankitError(f"{run.path}: this run trained a custom generator; load its weights "
+                          f"(tensors named G.*) into your own module")
+    G, _ = MODELS.get(model["family"])(config.model, tuple(model["shape"]), model["num_classes"],
+                                        model["out_activation"])
+    G.load_state_dict(unprefixed("G", tensors))
+    return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
+
+
+@torch.no_grad()
+def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
+           batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` samples in the data's own units, and their class indices for a conditional model.
+
+    The same ``seed`` gives the same samples. ``label`` (name or index) fixes the class; otherwise
+    classes are drawn with the training data's frequencies.
+    """
+    if n <= 0:
+        raise GankitError(f"--n {n}: expected a positive number of samples")
+    G, meta, shift, scale = load_generator(run_dir)
+    classes = meta["data"]["class_names"]
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, meta["model"]["z_dim"], generator=g)
+    y = None
+    if classes:
+        if label is not None:
+            y = torch.full((n,), label_index(classes, label), dtype=torch.long)
+        else:
+            y = torch.multinomial(torch.tensor(meta["data"]["class_frequencies"]), n, replacement=True, generator=g)
+    elif label is not None:
+        raise GankitError(f"--label {label}: this run's generator is unconditional")
+    out = torch.cat([G(z[i:i + batch_size], None if y is None else y[i:i + batch_size])
+                     for i in range(0, n, batch_size)])
+    x = (out.flatten(1) * scale + shift).numpy()
+    return x, (None if y is None else y.numpy())
+

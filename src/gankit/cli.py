@@ -1,0 +1,188 @@
+"""``gankit`` on the command line: a thin layer over the public API.
+
+User mistakes (``GankitError``) are printed as one line and exit with code 2; an interrupted run
+exits with 130 after saving its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .api import recipe, sample, train
+from .checkpoint import read_meta
+from .config import Config, apply_overrides, load_config
+from .data.dataset import DATASETS
+from .errors import GankitError
+from .runs import RunDir
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except GankitError as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("gankit: aborted; the last checkpoint written is intact", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gankit", description="Train, sample and ship GANs.")
+    parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a GAN from a TOML recipe and/or a data file")
+    p.add_argument("config", nargs="?", help="TOML config or built-in recipe name (gauss1d, ring8, grid25, digits)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.d_lr=1e-4 (repeatable)")
+    p.add_argument("--data", metavar="FILE", help="train on this .npy/.csv file instead of the recipe's data")
+    p.add_argument("--steps", type=int, help="generator steps (train.steps)")
+    p.add_argument("--seed", type=int, help="the seed that makes the run repeatable")
+    p.add_argument("--run-dir", help="run folder (default: runs/<name>, a free variant for a new run)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw samples from a trained run into a .npy or .csv file")
+    p.add_argument("run_dir", help="run folder written by gankit train")
+    p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same samples (default 0)")
+    p.add_argument("--label", help="class name or index, for conditional runs")
+    p.add_argument("--out", required=True, help="output file: .npy or .csv")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("demo", help="train the ring8 recipe (about a minute on a laptop CPU) and show the results")
+    p.add_argument("--steps", type=int, help="generator steps (default: the recipe's)")
+    p.add_argument("--run-dir", help="run folder (default: runs/demo)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def resolve_train_config(args: argparse.Namespace) -> Config:
+    """Config file or recipe, then --data, --steps, --seed, --run-dir, then --set overrides."""
+    if args.config:
+        path = Path(args.config)
+        config = load_config(path if path.suffix == ".toml" or path.exists() else recipe(args.config))
+    elif args.data:
+        config = defaults_for_file(args.data)
+    else:
+        raise GankitError("nothing to train: give a CONFIG.toml, a recipe name (gauss1d, ring8, grid25, digits) "
+                          "or --data FILE")
+    flags = []
+    if args.data:
+        flags += ["data.name=file", f"data.path={_toml_string(args.data)}"]
+    if args.steps is not None:
+        flags.append(f"train.steps={args.steps}")
+    if args.seed is not None:
+        flags.append(f"seed={args.seed}")
+    if args.run_dir:
+        flags.append(f"run_dir={_toml_string(args.run_dir)}")
+    return apply_overrides(config, flags + args.overrides)
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def defaults_for_file(path: str) -> Config:
+    """Sensible settings for a user's file, from its shape: wider nets and more noise for more columns."""
+    from .config import DataConfig
+
+    raw = DATASETS.get("file")(DataConfig(name="file", path=path), 0)
+    rows, features = raw.x.shape
+    width = 128 if features <= 8 else 256
+    return apply_overrides(Config(), [
+        "data.name=file", f"data.path={_toml_string(path)}",
+        f"data.batch_size={min(256, rows)}",
+        f"model.z_dim={min(max(2 * features, 8), 128)}",
+        f"model.g_hidden={width}", f"model.d_hidden={width}",
+    ])
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        run_dir = args.run_dir or (resolve_train_config(args).run_dir if args.config else "")
+        if not run_dir:
+            raise GankitError("--resume needs the run folder: pass --run-dir DIR")
+        result = train(run_dir=run_dir, resume=True, steps=args.steps, overrides=args.overrides,
+                       progress=not args.quiet)
+    else:
+        result = train(resolve_train_config(args), progress=not args.quiet)
+    return report(result)
+
+
+def report(result) -> int:
+    where = result.run_dir
+    if result.stop_reason == "interrupted":
+        print(f"gankit: interrupted at step {result.step}; checkpoint saved in {where}/checkpoints/\n"
+              f"continue with: gankit train --resume --run-dir {where}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"trained {result.step} steps; run folder: {where}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() not in (".npy", ".csv"):
+        raise GankitError(f"--out {out}: expected a .npy or .csv file name")
+    x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label)
+    run = RunDir(Path(args.run_dir))
+    data = read_meta(run.checkpoint)["data"]
+    columns = data["columns"] if len(data["columns"]) == x.shape[1] else [f"x{i}" for i in range(x.shape[1])]
+    if y is not None:  # the label goes back as the last column, named and valued as in the training file
+        label_column = run.config().data.label_column
+        names = data["class_names"]
+        values = np.array([float(names[i]) if _is_number(names[i]) else i for i in y])
+        x = np.column_stack([x, values])
+        columns = columns + [label_column if label_column and not label_column.lstrip("-").isdigit() else "label"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npy":
+        np.save(out, x)
+    else:
+        np.savetxt(out, x, delimiter=",", header=",".join(columns), comments="", fmt="%.7g")
+    print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .runs import default_run_path
+
+    config = load_config(recipe("ring8"))
+    config = apply_overrides(config, ['name="demo"'])
+    run_dir = args.run_dir or str(default_run_path(config))
+    flags = [f"run_dir={_toml_string(run_dir)}"]
+    if args.steps:
+        flags.append(f"train.steps={args.steps}")
+    config = apply_overrides(config, flags)
+    print(f"gankit demo: training a GAN on 8 Gaussians on a ring ({config.train.steps} steps) into {run_dir}")
+    start = time.perf_counter()
+    result = train(config)
+    if result.stop_reason == "interrupted":
+        return report(result)
+    plots = sorted((Path(run_dir) / "samples").glob("*.png"))
+    print(f"done in {time.perf_counter() - start:.0f} s. Results in {run_dir}:\n"
+          f"  samples vs data:  {plots[-1] if plots else '(none)'}\n"
+          f"  report:           {run_dir}/report.md\n"
+          f"  metrics:          {run_dir}/metrics.jsonl\n"
+          f"draw samples:  gankit sample {run_dir} --n 1000 --out samples.csv")
+    return 0

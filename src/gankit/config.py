@@ -1,0 +1,271 @@
+"""Configuration: frozen dataclasses, read from TOML, overridden by ``--set key=value``.
+
+Every setting is declared once below with its default and a one-line reason. Unknown keys, wrong
+types and bad values are refused with a message naming the source (file or ``--set``), the key,
+the value and what was expected. A run writes its fully resolved config back as ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import tomli_w
+
+from .errors import GankitError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "ring8"  # built-in set (gauss1d, ring8, grid25, digits) or "file" for the user's .npy/.csv
+    path: str = ""  # the user's file when name = "file"
+    label_column: str = ""  # column holding integer class labels (header name or 0-based index); "" = none
+    n: int = 100_000  # samples drawn for the generated sets (gauss1d, ring8, grid25)
+    std: float = 0.0  # spread of each mode of a generated set; 0 = the set's standard value
+    normalize: str = "auto"  # none | standard | minmax; auto = standard for files, the set's own for built-ins
+    batch_size: int = 256  # real (and fake) samples per step
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    family: str = "mlp"  # model family from the models registry
+    z_dim: int = 8  # size of the noise vector z
+    g_hidden: int = 128  # width of G's hidden layers
+    d_hidden: int = 128  # width of D's hidden layers
+    g_depth: int = 2  # number of hidden layers in G
+    d_depth: int = 2  # number of hidden layers in D
+    embed_dim: int = 16  # label embedding size fed to G and D when the data has labels
+    conditional: bool = True  # use the data's labels when it has any
+    out_activation: str = "auto"  # none | tanh; auto = tanh when the data is scaled to [-1, 1]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    name: str = "nonsaturating"  # minimax | nonsaturating | wasserstein | wgan-gp | least-squares | hinge
+    label_smoothing: float = 0.0  # one-sided: D's target for real samples is 1 - s (logistic losses)
+    gp_weight: float = 10.0  # weight of the gradient penalty for wgan-gp (Gulrajani et al. 2017)
+    clip: float = 0.01  # D's weights are clipped to [-clip, clip] after each step for wasserstein
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 5000  # generator updates
+    d_steps: int = 1  # discriminator updates per generator update (k)
+    optimizer: str = "adam"  # adam | rmsprop (as the WGAN paper used with clipping) | sgd
+    g_lr: float = 2e-4  # G's learning rate
+    d_lr: float = 2e-4  # D's learning rate
+    g_betas: tuple[float, float] = (0.5, 0.999)  # G's Adam betas (beta1 = 0.5 as in DCGAN)
+    d_betas: tuple[float, float] = (0.5, 0.999)  # D's Adam betas
+    log_every: int = 100  # steps between metrics.jsonl lines (the only host sync in the loop)
+    checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
+    plot_every: int = 0  # steps between sample plots for 1-D/2-D data; 0 = four times per run
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0  # seeds data generation, initialisation, noise and batching
+    name: str = ""  # run name; "" = the data set's name
+    run_dir: str = ""  # run folder; "" = runs/<name> (a free variant of it for a new run)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        return Path(self.data.path).stem if self.data.name == "file" else self.data.name
+
+
+CHOICES = {
+    "data.normalize": ("auto", "none", "standard", "minmax"),
+    "model.out_activation": ("auto", "none", "tanh"),
+    "loss.name": ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "least-squares", "hinge"),
+    "train.optimizer": ("adam", "rmsprop", "sgd"),
+}
+POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
+            "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
+            "loss.clip"}
+NON_NEGATIVE = {"seed", "data.std", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), base: Config | None = None) -> Config:
+    """Read a TOML recipe (or start from ``base``/defaults) and apply ``key=value`` overrides."""
+    raw: dict[str, Any] = to_dict(base) if base is not None else {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        raw = _merge(raw, read_toml(path))
+    config = from_dict(raw, source)
+    return apply_overrides(config, overrides)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"{path}: config file not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise GankitError(f"{path}: not valid TOML: {e}") from None
+
+
+def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
+    """Apply ``a.b=value`` strings; values are parsed as TOML (``1e-4``, ``true``, ``[0.5, 0.9]``) or taken as text."""
+    raw = to_dict(config)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GankitError(f"--set {item!r}: expected key=value, e.g. train.d_lr=1e-4")
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise GankitError(f"--set {item}: unknown key {key!r}; expected one of: {', '.join(all_keys())}")
+            node = node[part]
+        if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+            raise GankitError(f"--set {item}: unknown key {key!r}; expected one of: {', '.join(all_keys())}")
+        node[parts[-1]] = _parse_value(text.strip())
+        config = from_dict(raw, f"--set {item}")
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    config = _build(Config, raw, "", source)
+    validate(config, source)
+    return config
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str):
+    if not isinstance(raw, dict):
+        raise GankitError(f"{source}: {prefix.rstrip('.') or 'config'} must be a table, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise GankitError(f"{source}: unknown key {prefix + key!r}; expected one of: {', '.join(prefix + k for k in sorted(known))}")
+    values = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            continue
+        kind = hints[f.name]
+        key = prefix + f.name
+        if is_dataclass(kind):
+            values[f.name] = _build(kind, raw[f.name], key + ".", source)
+        else:
+            values[f.name] = _coerce(raw[f.name], kind, key, source)
+    return cls(**values)
+
+
+def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:
+    def bad(expected: str):
+        return GankitError(f"{source}: {key} = {value!r}: expected {expected}")
+
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad("true or false")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad("an integer")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad("a number")
+    if kind is str:
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return str(value)
+        raise bad("a string")
+    if typing.get_origin(kind) is tuple:
+        args = typing.get_args(kind)
+        if isinstance(value, (list, tuple)) and len(value) == len(args):
+            return tuple(_coerce(v, a, key, source) for v, a in zip(value, args))
+        raise bad(f"a list of {len(args)} numbers")
+    raise TypeError(f"config field {key} has unsupported type {kind}")
+
+
+def validate(config: Config, source: str = "config") -> None:
+    flat = dict(_flatten(to_dict(config)))
+    for key, allowed in CHOICES.items():
+        if flat[key] not in allowed:
+            raise GankitError(f"{source}: {key} = {flat[key]!r}: expected one of {', '.join(allowed)}")
+    for key in POSITIVE:
+        if not flat[key] > 0:
+            raise GankitError(f"{source}: {key} = {flat[key]!r}: expected a value > 0")
+    for key in NON_NEGATIVE:
+        if not flat[key] >= 0:
+            raise GankitError(f"{source}: {key} = {flat[key]!r}: expected a value >= 0")
+    if not 0 <= config.loss.label_smoothing < 1:
+        raise GankitError(f"{source}: loss.label_smoothing = {config.loss.label_smoothing!r}: expected 0 <= s < 1")
+    for key in ("train.g_betas", "train.d_betas"):
+        if not all(0 <= b < 1 for b in flat[key]):
+            raise GankitError(f"{source}: {key} = {list(flat[key])!r}: expected two numbers in [0, 1)")
+    if config.data.name == "file" and not config.data.path:
+        raise GankitError(f"{source}: data.path is empty: data.name = \"file\" needs the path of a .npy or .csv file")
+    device = config.train.device
+    if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
+        raise GankitError(f"{source}: train.device = {device!r}: expected auto, cpu, cuda or cuda:N")
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config (tuples become lists, as in TOML)."""
+
+    def plain(v):
+        return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = to_dict(value) if is_dataclass(value) else plain(value)
+    return out
+
+
+def to_toml(config: Config) -> str:
+    return tomli_w.dumps(to_dict(config))
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(to_toml(config), encoding="utf-8")
+
+
+def all_keys() -> list[str]:
+    return [k for k, _ in _flatten(to_dict(Config()))]
+
+
+def _flatten(d: dict[str, Any], prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, prefix + k + ".")
+        else:
+            yield prefix + k, v
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+__all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "load_config", "apply_overrides",
+           "from_dict", "to_dict", "to_toml", "save_config", "replace"]

@@ -1,0 +1,10 @@
+"""Data: built-in sets and the user's files, all as one in-memory ``Dataset``.
+
+Loaders return raw values; ``load_data`` applies the configured normalisation and records its inverse,
+so generated samples can be mapped back to the data's own units.
+"""
+
+from .dataset import DATASETS, Dataset, from_arrays, label_index, load_data
+from . import files, synthetic, digits  # noqa: F401  (register the built-ins)
+
+__all__ = ["DATASETS", "Dataset", "from_arrays", "label_index", "load_data"]

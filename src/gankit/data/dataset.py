@@ -1,0 +1,136 @@
+"""The ``Dataset`` every loader produces, and the registry loaders are found in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ..config import DataConfig
+from ..errors import GankitError
+from ..registry import Registry
+
+
+@dataclass
+class RawData:
+    """What a loader returns: values in the data's own units, before normalisation."""
+
+    x: torch.Tensor  # [N, F] float32
+    y: torch.Tensor | None = None  # [N] int64 class indices 0..K-1
+    class_names: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    normalize: str = "none"  # what "auto" means for this data
+    value_range: tuple[float, float] | None = None  # known range, used by minmax instead of the observed one
+    modes: torch.Tensor | None = None  # [M, F] centres of a mixture, when known
+    mode_std: float = 0.0
+
+
+# A loader: (config, seed) -> RawData
+Loader = Callable[[DataConfig, int], RawData]
+DATASETS: Registry[Loader] = Registry("data set")
+
+
+@dataclass
+class Dataset:
+    """Training data in the space the networks see: ``raw = x * scale + shift``."""
+
+    name: str
+    x: torch.Tensor  # [N, F] float32, normalised
+    y: torch.Tensor | None  # [N] int64, or None when unlabelled
+    shift: torch.Tensor  # [F]
+    scale: torch.Tensor  # [F]
+    normalize: str  # none | standard | minmax, as applied
+    class_names: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    modes: torch.Tensor | None = None  # [M, F] in raw units
+    mode_std: float = 0.0
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def num_features(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.y is not None else 0
+
+    def class_frequencies(self) -> torch.Tensor:
+        """[K] share of each class, for drawing labels of generated samples like the data's."""
+        return torch.bincount(self.y, minlength=self.num_classes).float() / len(self)
+
+    def to_raw(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale.to(x.device) + self.shift.to(x.device)
+
+
+
+def label_index(class_names: list[str], label: str | int) -> int:
+    """A class by its name in the data (``"7"``, ``"cat"``) or by its index."""
+    if not class_names:
+        raise GankitError(f"label {label!r}: the data has no labels")
+    text = str(label)
+    if text in class_names:
+        return class_names.index(text)
+    if text.isdigit() and int(text) < len(class_names):
+        return int(text)
+    raise GankitError(f"unknown label {text!r}; expected one of: {', '.join(class_names)}")
+
+
+def load_data(config: DataConfig, seed: int = 0) -> Dataset:
+    """Load the configured data set and normalise it."""
+    raw = DATASETS.get(config.name)(config, seed)
+    mode = raw.normalize if config.normalize == "auto" else config.normalize
+    shift, scale = _normalisation(raw, mode)
+    return Dataset(
+        name=config.name if config.name != "file" else config.path,
+        x=((raw.x - shift) / scale).contiguous(),
+        y=raw.y,
+        shift=shift,
+        scale=scale,
+        normalize=mode,
+        class_names=raw.class_names,
+        columns=raw.columns,
+        modes=raw.modes,
+        mode_std=raw.mode_std,
+    )
+
+
+def _normalisation(raw: RawData, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    features = raw.x.shape[1]
+    if mode == "none":
+        return torch.zeros(features), torch.ones(features)
+    if mode == "standard":
+        shift, scale = raw.x.mean(0), raw.x.std(0)
+    elif mode == "minmax":  # to [-1, 1]
+        if raw.value_range is not None:
+            lo, hi = (torch.full((features,), v) for v in raw.value_range)
+        else:
+            lo, hi = raw.x.min(0).values, raw.x.max(0).values
+        shift, scale = (hi + lo) / 2, (hi - lo) / 2
+    else:
+        raise ValueError(mode)
+    return shift, torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant column stays as it is
+
+
+def from_arrays(x, y=None, normalize: str = "standard", name: str = "array",
+                class_names: list[str] | None = None) -> Dataset:
+    """A ``Dataset`` from in-memory rows (numpy array or tensor [N, F]) and optional integer labels [N]."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if x.dim() == 1:
+        x = x[:, None]
+    if x.dim() != 2 or len(x) == 0:
+        raise GankitError(f"data of shape {tuple(x.shape)}: expected rows [N, F] with N > 0")
+    if not torch.isfinite(x).all():
+        raise GankitError("data holds NaN or Inf; expected finite numbers")
+    labels = None
+    if y is not None:
+        labels = torch.as_tensor(y).long().reshape(-1)
+        if len(labels) != len(x) or labels.min() < 0:
+            raise GankitError(f"labels: expected {len(x)} integer classes >= 0, got {len(labels)} values")
+        class_names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
+    raw = RawData(x=x, y=labels, class_names=class_names or [], columns=[f"x{i}" for i in range(x.shape[1])])
+    shift, scale = _normalisation(raw, normalize)
+    return Dataset(name=name, x=(x - shift) / scale, y=labels, shift=shift, scale=scale, normalize=normalize,
+                   class_names=raw.class_names, columns=raw.columns)

@@ -1,0 +1,144 @@
+"""The user's own data: a ``.npy`` array or a ``.csv`` file of numeric rows.
+
+A CSV may start with a header row (a row with no numeric cell). ``data.label_column`` names a column
+(by header name or 0-based index) of integer class labels, which makes the data conditional; the
+distinct labels become classes 0..K-1, named by their value in the file.
+Every problem is reported on one line naming the file, the row/column and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import DataConfig
+from ..errors import GankitError
+from .dataset import DATASETS, RawData
+
+
+@DATASETS.register("file")
+def load_file(config: DataConfig, seed: int) -> RawData:
+    path = Path(config.path)
+    if not path.exists():
+        raise GankitError(f"{path}: data file not found")
+    if not path.is_file():
+        raise GankitError(f"{path}: expected a .npy or .csv file, found a directory")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        table, columns = _read_npy(path), []
+    elif suffix == ".csv":
+        table, columns = _read_csv(path)
+    else:
+        raise GankitError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected .npy or .csv")
+    return _split_labels(path, table, columns, config.label_column, normalize="standard")
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)  # never unpickle a user's file
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise GankitError(f"{path}: holds Python objects; expected a numeric array") from None
+        raise GankitError(f"{path}: not a valid .npy file ({e})") from None
+    except (OSError, EOFError) as e:
+        raise GankitError(f"{path}: not a valid .npy file ({e})") from None
+    if isinstance(array, np.lib.npyio.NpzFile):
+        raise GankitError(f"{path}: is an .npz archive; expected a single .npy array")
+    if array.dtype.kind not in "biuf":
+        raise GankitError(f"{path}: has dtype {array.dtype}; expected numbers")
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise GankitError(f"{path}: has shape {array.shape}; expected a 1-D array of values or a 2-D array of rows")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise GankitError(f"{path}: is empty (shape {array.shape}); expected at least one row and one column")
+    array = array.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(array))
+    if len(bad):
+        row, col = bad[0]
+        raise GankitError(f"{path}: row {row}, column {col} is {array[row, col]}; expected finite numbers")
+    return array
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError:
+        raise GankitError(f"{path}: is not a UTF-8 text file; expected a .csv of numeric rows") from None
+    if not rows:
+        raise GankitError(f"{path}: is empty; expected rows of numbers")
+    columns: list[str] = []
+    first_line = 1
+    if not any(_is_number(cell) for cell in rows[0]):
+        columns = [cell.strip() for cell in rows[0]]
+        rows = rows[1:]
+        first_line = 2
+        if not rows:
+            raise GankitError(f"{path}: has a header but no data rows")
+    width = len(columns) or len(rows[0])
+    table = np.empty((len(rows), width))
+    for i, row in enumerate(rows):
+        line = i + first_line
+        if len(row) != width:
+            raise GankitError(f"{path}: line {line} has {len(row)} cells; expected {width} like the first row")
+        for j, cell in enumerate(row):
+            name = f"column {columns[j]!r}" if columns else f"column {j}"
+            try:
+                value = float(cell)
+            except ValueError:
+                what = "an empty cell" if not cell.strip() else f"{cell.strip()!r}"
+                raise GankitError(f"{path}: line {line}, {name}: {what} is not a number") from None
+            if not math.isfinite(value):
+                raise GankitError(f"{path}: line {line}, {name}: {cell.strip()} is not a finite number")
+            table[i, j] = value
+    return table, columns
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def _split_labels(path: Path, table: np.ndarray, columns: list[str], label_column: str, normalize: str) -> RawData:
+    names = columns or [f"x{j}" for j in range(table.shape[1])]
+    if not label_column:
+        return RawData(x=torch.from_numpy(table).float(), columns=names, normalize=normalize)
+    index = _column_index(path, label_column, columns, table.shape[1])
+    labels = table[:, index]
+    not_int = np.flatnonzero((labels != np.round(labels)) | (labels < 0))
+    if len(not_int):
+        row = not_int[0]
+        raise GankitError(f"{path}: label column {names[index]!r} holds {labels[row]:g} in row {row}; "
+                          f"expected integer class labels >= 0")
+    if table.shape[1] < 2:
+        raise GankitError(f"{path}: has only the label column {names[index]!r}; expected feature columns beside it")
+    values, y = np.unique(labels.astype(np.int64), return_inverse=True)
+    features = np.delete(table, index, axis=1)
+    return RawData(
+        x=torch.from_numpy(features).float(),
+        y=torch.from_numpy(y.reshape(-1)).long(),
+        class_names=[str(v) for v in values],
+        columns=[n for j, n in enumerate(names) if j != index],
+        normalize=normalize,
+    )
+
+
+def _column_index(path: Path, label_column: str, columns: list[str], width: int) -> int:
+    if label_column in columns:
+        return columns.index(label_column)
+    try:
+        index = int(label_column)
+    except ValueError:
+        known = f"columns are {', '.join(columns)}" if columns else "the file has no header, so give a 0-based index"
+        raise GankitError(f"{path}: data.label_column = {label_column!r} not found; {known}") from None
+    if not -width <= index < width:
+        raise GankitError(f"{path}: data.label_column = {index} is out of range; the file has {width} columns")
+    return index % width

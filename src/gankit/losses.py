@@ -1,0 +1,105 @@
+"""GAN losses as pure functions of D's logits.
+
+Each loss is a pair: ``d(real_logits, fake_logits)`` is minimised by D, ``g(fake_logits)`` by G.
+Logits are D's raw outputs, shape [B]; D(x) = sigmoid(logit) for the logistic losses.
+Useful identities: -log(sigmoid(t)) = softplus(-t) and -log(1 - sigmoid(t)) = softplus(t).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import GankitError
+
+
+class GANLoss(NamedTuple):
+    name: str
+    d: Callable[[Tensor, Tensor], Tensor]  # (real_logits, fake_logits) -> D's loss
+    g: Callable[[Tensor], Tensor]  # fake_logits -> G's loss
+
+
+def logistic_d(real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """D's cross-entropy: -E[t log D(x)] - E[(1-t) log(1 - D(x))] - E[log(1 - D(G(z)))], with t = 1 - s.
+
+    Goodfellow et al. 2014, "Generative Adversarial Nets". ``label_smoothing`` s is one-sided
+    smoothing (Salimans et al. 2016, "Improved Techniques for Training GANs"): only the real
+    target moves from 1 to 1 - s, fake targets stay 0.
+    """
+    target = 1.0 - label_smoothing
+    real_term = target * F.softplus(-real) + (1.0 - target) * F.softplus(real)
+    return real_term.mean() + F.softplus(fake).mean()
+
+
+def minimax_g(fake: Tensor) -> Tensor:
+    """G minimises E[log(1 - D(G(z)))] = -E[softplus(fake)]: the original (saturating) minimax game.
+
+    Goodfellow et al. 2014. Its gradient vanishes when D confidently rejects fakes, hence the
+    non-saturating variant below.
+    """
+    return -F.softplus(fake).mean()
+
+
+def nonsaturating_g(fake: Tensor) -> Tensor:
+    """G minimises -E[log D(G(z))] = E[softplus(-fake)] (Goodfellow et al. 2014, section 3)."""
+    return F.softplus(-fake).mean()
+
+
+def wasserstein_d(real: Tensor, fake: Tensor) -> Tensor:
+    """The critic minimises E[D(G(z))] - E[D(x)] (Arjovsky et al. 2017, "Wasserstein GAN").
+
+    D must be kept 1-Lipschitz: by weight clipping (``wasserstein``) or a gradient penalty (``wgan-gp``).
+    """
+    return fake.mean() - real.mean()
+
+
+def wasserstein_g(fake: Tensor) -> Tensor:
+    """G minimises -E[D(G(z))] (Arjovsky et al. 2017)."""
+    return -fake.mean()
+
+
+def least_squares_d(real: Tensor, fake: Tensor) -> Tensor:
+    """D minimises 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] (Mao et al. 2017, "Least Squares GANs", a=0, b=c=1)."""
+    return 0.5 * (real - 1.0).square().mean() + 0.5 * fake.square().mean()
+
+
+def least_squares_g(fake: Tensor) -> Tensor:
+    """G minimises 1/2 E[(D(G(z)) - 1)^2] (Mao et al. 2017)."""
+    return 0.5 * (fake - 1.0).square().mean()
+
+
+def hinge_d(real: Tensor, fake: Tensor) -> Tensor:
+    """D minimises E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018)."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def hinge_g(fake: Tensor) -> Tensor:
+    """G minimises -E[D(G(z))] (Lim & Ye 2017)."""
+    return -fake.mean()
+
+
+LOGISTIC = ("minimax", "nonsaturating")
+
+
+def get_loss(name: str, label_smoothing: float = 0.0) -> GANLoss:
+    """The loss pair for a config's ``loss.name``; ``wgan-gp`` is the Wasserstein pair (its penalty is a regularizer)."""
+    if label_smoothing and name not in LOGISTIC:
+        raise GankitError(f"loss.label_smoothing = {label_smoothing}: applies to the logistic losses "
+                          f"({', '.join(LOGISTIC)}), not {name!r}")
+    d_logistic = partial(logistic_d, label_smoothing=label_smoothing)
+    pairs = {
+        "minimax": (d_logistic, minimax_g),
+        "nonsaturating": (d_logistic, nonsaturating_g),
+        "wasserstein": (wasserstein_d, wasserstein_g),
+        "wgan-gp": (wasserstein_d, wasserstein_g),
+        "least-squares": (least_squares_d, least_squares_g),
+        "hinge": (hinge_d, hinge_g),
+    }
+    if name not in pairs:
+        raise GankitError(f"unknown loss {name!r}; expected one of: {', '.join(pairs)}")
+    d, g = pairs[name]
+    return GANLoss(name, d, g)

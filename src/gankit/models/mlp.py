@@ -1,0 +1,70 @@
+"""Multilayer perceptrons for vectors and table rows; conditional when given a number of classes.
+
+Conditioning follows Mirza & Osindero 2014 ("Conditional GANs"): a learned label embedding is
+concatenated to z in G and to x in D.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from . import MODELS
+
+
+def _stack(in_dim: int, hidden: int, depth: int, out_dim: int, act) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(in_dim, hidden), act()]
+        in_dim = hidden
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class _Conditioned(nn.Module):
+    """Shared label handling: an embedding concatenated to the input when there are classes."""
+
+    def __init__(self, num_classes: int, embed_dim: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+
+    def _with_label(self, v: Tensor, y: Tensor | None) -> Tensor:
+        if self.embed is None:
+            return v
+        if y is None:
+            raise ValueError(f"{type(self).__name__} is conditional ({self.num_classes} classes) and needs labels y")
+        return torch.cat([v, self.embed(y)], dim=1)  # [B, in + embed]
+
+
+class MLPGenerator(_Conditioned):
+    def __init__(self, z_dim: int, out_dim: int, hidden: int = 128, depth: int = 2, num_classes: int = 0,
+                 embed_dim: int = 16, out_activation: str = "none"):
+        super().__init__(num_classes, embed_dim)
+        self.z_dim, self.out_dim = z_dim, out_dim
+        self.net = _stack(z_dim + (embed_dim if num_classes else 0), hidden, depth, out_dim, nn.ReLU)
+        self.out = nn.Tanh() if out_activation == "tanh" else nn.Identity()
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # [B, z_dim] -> [B, out_dim]
+        return self.out(self.net(self._with_label(z, y)))
+
+
+class MLPDiscriminator(_Conditioned):
+    def __init__(self, in_dim: int, hidden: int = 128, depth: int = 2, num_classes: int = 0, embed_dim: int = 16):
+        super().__init__(num_classes, embed_dim)
+        self.net = _stack(in_dim + (embed_dim if num_classes else 0), hidden, depth, 1,
+                          lambda: nn.LeakyReLU(0.2))
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, in_dim] -> [B]
+        return self.net(self._with_label(x.flatten(1), y)).squeeze(1)
+
+
+@MODELS.register("mlp")
+def build_mlp(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation: str):
+    features = math.prod(shape)
+    G = MLPGenerator(cfg.z_dim, features, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation)
+    D = MLPDiscriminator(features, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim)
+    return G, D

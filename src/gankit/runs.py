@@ -1,0 +1,101 @@
+"""The run folder: everything needed to understand and continue a run.
+
+    RUN/config.toml                 the fully resolved config
+    RUN/checkpoints/latest.safetensors
+    RUN/metrics.jsonl               one JSON object per logged step
+    RUN/samples/step_XXXXXXX.png    real vs generated, for 1-D and 2-D data
+    RUN/report.md                   a summary written when training stops
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Config, load_config, save_config
+from .errors import GankitError
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "latest.safetensors"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.md"
+
+    def config(self) -> Config:
+        if not self.config_path.is_file():
+            raise GankitError(f"{self.path}: not a gankit run folder (no config.toml)")
+        return load_config(self.config_path)
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+
+def default_run_path(config: Config, root: str | Path = "runs") -> Path:
+    """``runs/<name>``, or ``runs/<name>-2``, ``-3``... if taken, so a new run never overwrites an old one."""
+    base = Path(root) / config.run_name
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def create_run(path: str | Path, config: Config) -> RunDir:
+    run = RunDir(Path(path))
+    if run.config_path.exists() or run.checkpoint.exists():
+        raise GankitError(f"{run.path}: already holds a run; continue it with --resume or choose another --run-dir")
+    (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    run.samples.mkdir(exist_ok=True)
+    save_config(config, run.config_path)
+    return run
+
+
+def open_run(path: str | Path) -> RunDir:
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise GankitError(f"{run.path}: run folder not found")
+    if not run.checkpoint.is_file():
+        raise GankitError(f"{run.path}: no checkpoint to resume from (expected {run.checkpoint})")
+    return run
+
+
+class MetricsLog:
+    """Appends one JSON object per logged step; on resume, drops lines past the checkpoint's step."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        if resume_step is not None and path.is_file():
+            kept = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            path.write_text("".join(line + "\n" for line in kept))
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,327 @@
+"""The training loop: ``k`` discriminator steps, then one generator step, repeated.
+
+Per step, everything stays on the device: losses and D's scores are summed into a small tensor and
+read back (one host sync) only every ``train.log_every`` steps and at checkpoints. A NaN/Inf in a
+loss is caught at the next such sync, before any checkpoint could store it.
+
+Extension point: callbacks (``gankit.callbacks.Callback``) see the trainer at the start, at every
+logged step, after every step and at the end. ``request_stop()`` ends training cleanly after the
+current step and writes a checkpoint; Ctrl-C calls it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from . import __version__
+from .checkpoint import (join_optimizer_state, load_checkpoint, prefixed, save_checkpoint, split_optimizer_state,
+                         unprefixed)
+from .config import Config, TrainConfig
+from .data import Dataset
+from .errors import GankitError, TrainingDiverged
+from .losses import get_loss
+from .regularizers import clip_weights, gradient_penalty
+
+CHECKPOINT_FORMAT = 1
+# Names of the window statistics, in the order they are accumulated.
+STATS = ("d_loss", "g_loss", "d_real", "d_fake", "p_real", "p_fake")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GankitError(f"train.device = {name!r}, but PyTorch sees no CUDA device here; use \"cpu\" or \"auto\"")
+    return torch.device(name)
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig, lr: float, betas: tuple[float, float]):
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=betas[0])
+
+
+class BatchSampler:
+    """Shuffled epochs over N rows. Epoch e's order comes from (seed, e), so the state is two integers."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device):
+        if batch_size > n:
+            raise GankitError(f"data.batch_size = {batch_size} is larger than the data set ({n} rows); "
+                              f"expected at most {n}")
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, device
+        self.epoch, self.pos = 0, 0
+        self._order: Tensor | None = None
+
+    def _epoch_order(self) -> Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g).to(self.device)
+
+    def next(self) -> Tensor:  # [B] row indices on the device
+        if self.pos + self.batch_size > self.n:  # the incomplete tail of an epoch is skipped
+            self.epoch, self.pos, self._order = self.epoch + 1, 0, None
+        if self._order is None:
+            self._order = self._epoch_order()
+        idx = self._order[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.pos, self._order = state["epoch"], state["pos"], None
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+class Trainer:
+    """Trains G against D on a ``Dataset`` as the config says.
+
+    ``G(z, y=None) -> x`` and ``D(x, y=None) -> logits [B]`` may be any modules. ``model_info``
+    (family and shapes) is stored in checkpoints so ``gankit sample`` can rebuild G without code.
+    """
+
+    def __init__(self, config: Config, data: Dataset, G: nn.Module, D: nn.Module, *,
+                 callbacks: Iterable[Any] = (), checkpoint_path: str | Path | None = None,
+                 model_info: dict[str, Any] | None = None):
+        self.config, self.data = config, data
+        train = config.train
+        self.device = resolve_device(train.device)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.loss = get_loss(config.loss.name, config.loss.label_smoothing)
+        self.opt_g = make_optimizer(self.G.parameters(), train, train.g_lr, train.g_betas)
+        self.opt_d = make_optimizer(self.D.parameters(), train, train.d_lr, train.d_betas)
+        self.conditional = data.y is not None and config.model.conditional
+        self.x = data.x.to(self.device)
+        self.y = data.y.to(self.device) if self.conditional else None
+        self.label_probs = data.class_frequencies().to(self.device) if self.conditional else None
+        self.batch_size = config.data.batch_size
+        self.sampler = BatchSampler(len(data), self.batch_size, config.seed, self.device)
+        self.noise = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.z_dim = config.model.z_dim
+        self.callbacks = list(callbacks)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.model_info = model_info or {"family": "custom"}
+        self.step = 0
+        self.stop_reason: str | None = None
+        self.last_record: dict[str, Any] = {}
+        self.last_checkpoint_step: int | None = None
+        self._reset_window()
+        self._bad = torch.zeros((), device=self.device)  # non-finite losses since the last check
+        self._checked_step = 0
+
+    # ------------------------------------------------------------------------------------- one step
+
+    def noise_batch(self, n: int) -> Tensor:  # [n, z_dim]
+        return torch.randn(n, self.z_dim, generator=self.noise, device=self.device)
+
+    def label_batch(self, n: int) -> Tensor | None:  # [n], drawn with the data's class frequencies
+        if not self.conditional:
+            return None
+        return torch.multinomial(self.label_probs, n, replacement=True, generator=self.noise)
+
+    def d_step(self, measure: bool = False) -> None:
+        """One update of D on a fresh real batch and a fresh fake batch."""
+        idx = self.sampler.next()
+        real = self.x[idx]  # [B, F]
+        y = self.y[idx] if self.conditional else None
+        with torch.no_grad():
+            fake = self.G(self.noise_batch(self.batch_size), y)
+        real_logits, fake_logits = self.D(real, y), self.D(fake, y)
+        loss = self.loss.d(real_logits, fake_logits)
+        if self.config.loss.name == "wgan-gp":
+            loss = loss + self.config.loss.gp_weight * gradient_penalty(self.D, real, fake, y, self.noise)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        if measure:
+            self._d_grad_norm = grad_norm(self.D)
+        self.opt_d.step()
+        if self.config.loss.name == "wasserstein":
+            clip_weights(self.D, self.config.loss.clip)
+        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        self._acc[[0, 2, 3, 4, 5]] += torch.stack([
+            loss.detach(), real_logits.mean(), fake_logits.mean(),
+            torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()])
+        self._bad += (~torch.isfinite(loss)).float()
+        self._window_d += 1
+
+    def g_step(self, measure: bool = False) -> None:
+        """One update of G through D on a fresh noise batch."""
+        y = self.label_batch(self.batch_size)
+        self.D.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
+        loss = self.loss.g(self.D(self.G(self.noise_batch(self.batch_size), y), y))
+        self.D.requires_grad_(True)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        if measure:
+            self._g_grad_norm = grad_norm(self.G)
+        self.opt_g.step()
+        self._acc[1] += loss.detach()
+        self._bad += (~torch.isfinite(loss)).float()
+        self._window_g += 1
+
+    def train_step(self, measure: bool = False) -> None:
+        for _ in range(self.config.train.d_steps):
+            self.d_step(measure)
+        self.g_step(measure)
+        self.step += 1
+
+    # ------------------------------------------------------------------------------------- the loop
+
+    def fit(self, steps: int | None = None) -> dict[str, Any]:
+        """Train until ``steps`` generator steps (default: the config's), or a stop request. Returns the last record."""
+        steps = self.config.train.steps if steps is None else steps
+        cfg = self.config.train
+        self.stop_reason = None
+        self._window_start = time.perf_counter()
+        with self._ctrl_c_stops():
+            self._call("on_train_start")
+            try:
+                while self.step < steps and self.stop_reason is None:
+                    measure = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == steps
+                    self.train_step(measure)
+                    if measure:
+                        self._log()
+                    if self.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    self._call("on_step_end")
+                if self.stop_reason is None:
+                    self.stop_reason = "finished" if self.step >= steps else "stopped"
+                if self._window_g:
+                    self._log()
+                if self.last_checkpoint_step != self.step:
+                    self.save_checkpoint()
+            except TrainingDiverged:
+                self.stop_reason = "diverged"
+                raise
+            finally:
+                self._call("on_train_end")
+        return self.last_record
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        """End training after the current step; a checkpoint is written."""
+        self.stop_reason = reason
+
+    def _call(self, event: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event, lambda *a: None)(self, *args)
+
+    def _reset_window(self) -> None:
+        self._acc = torch.zeros(len(STATS), device=self.device)
+        self._window_d = self._window_g = 0
+        self._d_grad_norm = self._g_grad_norm = torch.full((), float("nan"), device=self.device)
+
+    def _log(self) -> None:
+        values = torch.cat([self._acc, self._d_grad_norm.reshape(1), self._g_grad_norm.reshape(1),
+                            self._bad.reshape(1)]).tolist()  # the one host sync of a log interval
+        self._check_finite(values[-1])
+        now = time.perf_counter()
+        record: dict[str, Any] = {"step": self.step}
+        for i, name in enumerate(STATS):
+            record[name] = values[i] / (self._window_g if name == "g_loss" else max(self._window_d, 1))
+        record["d_grad_norm"], record["g_grad_norm"] = values[len(STATS)], values[len(STATS) + 1]
+        record["steps_per_s"] = self._window_g / max(now - self._window_start, 1e-9)
+        self.last_record = record
+        self._reset_window()
+        self._window_start = now
+        self._call("on_log", record)
+
+    def _check_finite(self, bad: float | None = None) -> None:
+        bad = self._bad.item() if bad is None else bad
+        if bad:
+            kept = (f"the last good checkpoint (step {self.last_checkpoint_step}) is kept at {self.checkpoint_path}"
+                    if self.last_checkpoint_step is not None else "no checkpoint had been written yet")
+            raise TrainingDiverged(
+                f"training diverged: a loss became NaN or Inf between steps {self._checked_step} and {self.step}; "
+                f"{kept}; try lower learning rates (train.g_lr, train.d_lr) or another loss")
+        self._checked_step = self.step
+
+    @contextmanager
+    def _ctrl_c_stops(self):
+        """First Ctrl-C: stop after this step and checkpoint. Second: abort at once (the last checkpoint survives)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.stop_reason == "interrupted":
+                raise KeyboardInterrupt
+            self.stop_reason = "interrupted"
+            print("\ngankit: stopping after this step and saving a checkpoint (Ctrl-C again to abort)",
+                  file=sys.stderr, flush=True)
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # ------------------------------------------------------------------------------------- state
+
+    def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Everything needed to continue exactly: weights, optimizers, RNG states, batching position."""
+        tensors = {**prefixed("G", self.G.state_dict()), **prefixed("D", self.D.state_dict())}
+        opt_g_tensors, opt_g_meta = split_optimizer_state("opt_g", self.opt_g.state_dict())
+        opt_d_tensors, opt_d_meta = split_optimizer_state("opt_d", self.opt_d.state_dict())
+        tensors.update(opt_g_tensors)
+        tensors.update(opt_d_tensors)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.noise"] = self.noise.get_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        tensors["data.shift"], tensors["data.scale"] = self.data.shift, self.data.scale
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "gankit_version": __version__,
+            "step": self.step,
+            "model": {**self.model_info, "z_dim": self.z_dim,
+                      "num_classes": self.data.num_classes if self.conditional else 0},
+            "data": {"name": self.data.name, "class_names": self.data.class_names if self.conditional else [],
+                     "class_frequencies": self.label_probs.tolist() if self.conditional else [],
+                     "columns": self.data.columns, "normalize": self.data.normalize},
+            "opt_g": opt_g_meta,
+            "opt_d": opt_d_meta,
+            "sampler": self.sampler.state_dict(),
+        }
+        return tensors, meta
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        self._check_finite()  # never store a diverged state
+        tensors, meta = self.state()
+        save_checkpoint(self.checkpoint_path, tensors, meta)
+        self.last_checkpoint_step = self.step
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        tensors, meta = load_checkpoint(path)
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise GankitError(f"{path}: checkpoint format {meta.get('format')!r}; this gankit reads {CHECKPOINT_FORMAT}")
+        try:
+            self.G.load_state_dict(unprefixed("G", tensors))
+            self.D.load_state_dict(unprefixed("D", tensors))
+            self.opt_g.load_state_dict(join_optimizer_state("opt_g", tensors, meta["opt_g"]))
+            self.opt_d.load_state_dict(join_optimizer_state("opt_d", tensors, meta["opt_d"]))
+        except (RuntimeError, ValueError, KeyError) as e:
+            first = str(e).strip().splitlines()[0]
+            raise GankitError(f"{path}: checkpoint does not match the configured models ({first})") from None
+        torch.set_rng_state(tensors["rng.torch"])
+        self.noise.set_state(tensors["rng.noise"])
+        if self.device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.sampler.load_state_dict(meta["sampler"])
+        self.step = self.last_checkpoint_step = self._checked_step = meta["step"]
