@@ -135,8 +135,10 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
         if parts[-1] not in node or isinstance(node[parts[-1]], dict):
             raise GankitError(f"--set {item}: unknown key {key!r}; expected one of: {', '.join(all_keys())}")
         node[parts[-1]] = _parse_value(text.strip())
-        config = from_dict(raw, f"--set {item}")
-    return config
+        _build(Config, raw, "", f"--set {item}")  # types are checked per item, so the message names it
+    if raw == to_dict(config):
+        return config
+    return from_dict(raw, "--set")  # values are checked together: one override may need another
 
 
 def _parse_value(text: str) -> Any:

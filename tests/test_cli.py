@@ -1,0 +1,136 @@
+"""The command line, as a user meets it: run folders, samples, resume, Ctrl-C, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gankit.cli import main
+
+TINY = ["--set", "data.n=2000", "--set", "data.batch_size=64", "--set", "model.g_hidden=16",
+        "--set", "model.d_hidden=16", "--set", "train.log_every=5", "--set", "train.checkpoint_every=10"]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    return subprocess.run([sys.executable, "-m", "gankit", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=120)
+
+
+def test_train_writes_a_complete_run_folder(tmp_path, capsys):
+    assert main(["train", "ring8", "--steps", "20", "--run-dir", str(tmp_path / "run"), *TINY]) == 0
+    run = tmp_path / "run"
+    assert "run folder: " + str(run) in capsys.readouterr().out
+    config = (run / "config.toml").read_text()
+    assert "steps = 20" in config and "n = 2000" in config and f'run_dir = "{run}"' in config
+    assert (run / "checkpoints" / "latest.safetensors").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records] == [5, 10, 15, 20]
+    assert {"d_loss", "g_loss", "p_real", "p_fake", "d_grad_norm", "g_grad_norm"} <= records[0].keys()
+    plots = sorted(p.name for p in (run / "samples").glob("*.png"))
+    assert plots == ["step_0000000.png", "step_0000005.png", "step_0000010.png", "step_0000015.png",
+                     "step_0000020.png"]
+    assert "finished at step 20" in (run / "report.md").read_text()
+
+
+def test_plain_progress_lines_when_not_a_terminal(tmp_path, capsys):
+    main(["train", "gauss1d", "--steps", "10", "--run-dir", str(tmp_path / "run"), *TINY])
+    err = capsys.readouterr().err
+    assert "step 5/10  d_loss" in err and "eta" in err
+
+
+def test_sample_npy_and_csv_are_repeatable(tmp_path):
+    run = str(tmp_path / "run")
+    main(["train", "ring8", "--steps", "10", "--run-dir", run, *TINY, "--quiet"])
+    for name in ("a.npy", "b.npy"):
+        assert main(["sample", run, "--n", "100", "--seed", "3", "--out", str(tmp_path / name)]) == 0
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (100, 2) and np.array_equal(a, b)
+    main(["sample", run, "--n", "100", "--seed", "3", "--out", str(tmp_path / "c.csv")])
+    lines = (tmp_path / "c.csv").read_text().splitlines()
+    assert lines[0] == "x0,x1" and len(lines) == 101
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "c.csv", delimiter=",", skiprows=1), a, rtol=1e-6)
+
+
+def test_train_on_a_users_csv_without_a_config(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.normal(10, 2, 500), rng.normal(-3, 0.5, 500), rng.integers(0, 3, 500) * 5])
+    csv = tmp_path / "table.csv"
+    np.savetxt(csv, rows, delimiter=",", header="height,weight,kind", comments="")
+    run = str(tmp_path / "run")
+    assert main(["train", "--data", str(csv), "--steps", "10", "--run-dir", run, "--quiet",
+                 "--set", "data.label_column=kind"]) == 0
+    assert main(["sample", run, "--n", "50", "--label", "10", "--out", str(tmp_path / "s.csv")]) == 0
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "height,weight,kind"
+    assert all(line.endswith(",10") for line in lines[1:])
+
+
+def test_resume_continues_to_more_steps(tmp_path):
+    run = str(tmp_path / "run")
+    main(["train", "ring8", "--steps", "10", "--run-dir", run, *TINY, "--quiet"])
+    assert main(["train", "--resume", "--run-dir", run, "--steps", "20", "--quiet"]) == 0
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert steps == [5, 10, 15, 20]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "ring8", "--set", "train.lrr=1"], "unknown key 'train.lrr'"),
+    (["train", "ring8", "--set", "train.g_lr=fast"], "train.g_lr = 'fast': expected a number"),
+    (["train", "ring8", "--set", "loss.name=magic"], "loss.name = 'magic': expected one of"),
+    (["train", "ring8", "--set", "nonsense"], "expected key=value"),
+    (["train", "no_such_recipe"], "neither a config file nor a built-in recipe"),
+    (["train", "--data", "missing.csv"], "missing.csv: data file not found"),
+    (["train"], "nothing to train"),
+    (["train", "--resume", "--run-dir", "nowhere"], "nowhere: run folder not found"),
+    (["sample", "nowhere", "--out", "x.npy"], "nowhere: not a gankit run folder"),
+    (["sample", "nowhere", "--out", "x.txt"], "expected a .npy or .csv"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and err.startswith("gankit: error: ")
+
+
+def test_bad_config_file_is_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nsteps = 'many'\n")
+    result = run_cli("train", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"gankit: error: {bad}: train.steps = 'many': expected an integer"
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", "ring8", "--steps", "100000", "--run-dir",
+                             str(run), *TINY, "--set", "train.checkpoint_every=100000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while not (run / "metrics.jsonl").is_file() or not (run / "metrics.jsonl").read_text():
+        assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "gankit train --resume --run-dir" in err
+    assert "Traceback" not in err
+    from gankit.checkpoint import read_meta
+
+    step = read_meta(run / "checkpoints" / "latest.safetensors")["step"]
+    assert 0 < step < 100000
+    assert main(["train", "--resume", "--run-dir", str(run), "--steps", str(step + 5), "--quiet"]) == 0
+
+
+def test_python_dash_m_and_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("gankit ")
