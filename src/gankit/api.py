@@ -82,12 +82,13 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     config = apply_overrides(config, [*([f"train.steps={steps}"] if steps is not None else []), *overrides])
     if data is None:
         data = load_data(config.data, config.seed)
-    built_G, built_D, info = build_models(config, data)
-    if G is not None or D is not None:
-        if G is None or D is None:
-            raise GankitError("pass both G and D, or neither")
+    if (G is None) != (D is None):
+        raise GankitError("pass both G and D, or neither")
+    if G is None:
+        G, D, info = build_models(config, data)
+    else:
+        torch.manual_seed(config.seed)  # the user's modules are already initialised; seed the rest of the run
         info = {"family": "custom"}
-    G, D = G or built_G, D or built_D
 
     if not resume:
         path = Path(run_dir or config.run_dir or default_run_path(config))

@@ -72,14 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_train_config(args: argparse.Namespace) -> Config:
     """Config file or recipe, then --data, --steps, --seed, --run-dir, then --set overrides."""
-    if args.config:
-        path = Path(args.config)
-        config = load_config(path if path.suffix == ".toml" or path.exists() else recipe(args.config))
-    elif args.data:
-        config = defaults_for_file(args.data)
-    else:
-        raise GankitError("nothing to train: give a CONFIG.toml, a recipe name (gauss1d, ring8, grid25, digits) "
-                          "or --data FILE")
     flags = []
     if args.data:
         flags += ["data.name=file", f"data.path={_toml_string(args.data)}"]
@@ -89,7 +81,14 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
         flags.append(f"seed={args.seed}")
     if args.run_dir:
         flags.append(f"run_dir={_toml_string(args.run_dir)}")
-    return apply_overrides(config, flags + args.overrides)
+    if args.config:
+        path = Path(args.config)
+        return load_config(path if path.suffix == ".toml" or path.exists() else recipe(args.config),
+                           flags + args.overrides)
+    if args.data:
+        return apply_overrides(defaults_for_file(args.data), flags + args.overrides)
+    raise GankitError("nothing to train: give a CONFIG.toml, a recipe name (gauss1d, ring8, grid25, digits) "
+                      "or --data FILE")
 
 
 def _toml_string(text: str) -> str:

@@ -7,6 +7,7 @@ the value and what was expected. A run writes its fully resolved config back as 
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -104,8 +105,12 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), b
     if path is not None:
         source = str(path)
         raw = _merge(raw, read_toml(path))
-    config = from_dict(raw, source)
-    return apply_overrides(config, overrides)
+    config = _build(Config, raw, "", source)  # types are checked here; values once the overrides are in
+    overrides = list(overrides)
+    if not overrides:
+        validate(config, source)
+        return config
+    return apply_overrides(config, overrides, f"{source} with --set")
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -118,7 +123,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise GankitError(f"{path}: not valid TOML: {e}") from None
 
 
-def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
+def apply_overrides(config: Config, overrides: Iterable[str], source: str = "--set") -> Config:
     """Apply ``a.b=value`` strings; values are parsed as TOML (``1e-4``, ``true``, ``[0.5, 0.9]``) or taken as text."""
     raw = to_dict(config)
     for item in overrides:
@@ -130,15 +135,13 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
         parts = key.split(".")
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
-                raise GankitError(f"--set {item}: unknown key {key!r}; expected one of: {', '.join(all_keys())}")
+                raise GankitError(f"--set {item}: {unknown_key(key)}")
             node = node[part]
         if parts[-1] not in node or isinstance(node[parts[-1]], dict):
-            raise GankitError(f"--set {item}: unknown key {key!r}; expected one of: {', '.join(all_keys())}")
+            raise GankitError(f"--set {item}: {unknown_key(key)}")
         node[parts[-1]] = _parse_value(text.strip())
         _build(Config, raw, "", f"--set {item}")  # types are checked per item, so the message names it
-    if raw == to_dict(config):
-        return config
-    return from_dict(raw, "--set")  # values are checked together: one override may need another
+    return from_dict(raw, source)  # values are checked together: one override may need another
 
 
 def _parse_value(text: str) -> Any:
@@ -161,7 +164,7 @@ def _build(cls: type, raw: Any, prefix: str, source: str):
     known = {f.name for f in fields(cls)}
     for key in raw:
         if key not in known:
-            raise GankitError(f"{source}: unknown key {prefix + key!r}; expected one of: {', '.join(prefix + k for k in sorted(known))}")
+            raise GankitError(f"{source}: {unknown_key(prefix + key)}")
     values = {}
     for f in fields(cls):
         if f.name not in raw:
@@ -248,6 +251,17 @@ def to_toml(config: Config) -> str:
 
 def save_config(config: Config, path: str | Path) -> None:
     Path(path).write_text(to_toml(config), encoding="utf-8")
+
+
+def unknown_key(key: str) -> str:
+    """'unknown key ...' with the closest known keys, or the keys of the same section."""
+    keys = all_keys()
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.8)
+    if close:
+        return f"unknown key {key!r}; did you mean {' or '.join(close)}?"
+    section = key.rpartition(".")[0]
+    same = [k for k in keys if k.rpartition(".")[0] == section] or [k for k in keys if "." not in k]
+    return f"unknown key {key!r}; expected one of: {', '.join(same)}"
 
 
 def all_keys() -> list[str]:

@@ -102,6 +102,7 @@ class Trainer:
         train = config.train
         self.device = resolve_device(train.device)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self._d_params = [p for p in self.D.parameters() if p.requires_grad]
         self.loss = get_loss(config.loss.name, config.loss.label_smoothing)
         self.opt_g = make_optimizer(self.G.parameters(), train, train.g_lr, train.g_betas)
         self.opt_d = make_optimizer(self.D.parameters(), train, train.d_lr, train.d_betas)
@@ -162,9 +163,11 @@ class Trainer:
     def g_step(self, measure: bool = False) -> None:
         """One update of G through D on a fresh noise batch."""
         y = self.label_batch(self.batch_size)
-        self.D.requires_grad_(False)  # G's step needs gradients through D, not of D's weights
+        for p in self._d_params:  # G's step needs gradients through D, not of D's weights
+            p.requires_grad_(False)
         loss = self.loss.g(self.D(self.G(self.noise_batch(self.batch_size), y), y))
-        self.D.requires_grad_(True)
+        for p in self._d_params:
+            p.requires_grad_(True)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         if measure:

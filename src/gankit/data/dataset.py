@@ -126,7 +126,10 @@ def from_arrays(x, y=None, normalize: str = "standard", name: str = "array",
         raise GankitError("data holds NaN or Inf; expected finite numbers")
     labels = None
     if y is not None:
-        labels = torch.as_tensor(y).long().reshape(-1)
+        labels = torch.as_tensor(y).reshape(-1)
+        if labels.is_floating_point() and not (labels == labels.round()).all():  # .long() would truncate 2.5
+            raise GankitError("labels hold non-integer values; expected integer classes >= 0")
+        labels = labels.long()
         if len(labels) != len(x) or labels.min() < 0:
             raise GankitError(f"labels: expected {len(x)} integer classes >= 0, got {len(labels)} values")
         class_names = class_names or [str(i) for i in range(int(labels.max()) + 1)]

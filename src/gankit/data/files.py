@@ -42,6 +42,10 @@ def _read_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)  # never unpickle a user's file
     except ValueError as e:
         if "pickle" in str(e).lower():
+            with path.open("rb") as f:  # numpy takes any file without its magic prefix for a pickle
+                if f.read(6) != b"\x93NUMPY":
+                    raise GankitError(f"{path}: not a .npy file (no NumPy header); expected an array saved "
+                                      f"with numpy.save") from None
             raise GankitError(f"{path}: holds Python objects; expected a numeric array") from None
         raise GankitError(f"{path}: not a valid .npy file ({e})") from None
     except (OSError, EOFError) as e:
@@ -67,23 +71,21 @@ def _read_npy(path: Path) -> np.ndarray:
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+            reader = csv.reader(f)  # blank lines are skipped, so each row keeps its line number for messages
+            numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     except UnicodeDecodeError:
         raise GankitError(f"{path}: is not a UTF-8 text file; expected a .csv of numeric rows") from None
-    if not rows:
+    if not numbered:
         raise GankitError(f"{path}: is empty; expected rows of numbers")
     columns: list[str] = []
-    first_line = 1
-    if not any(_is_number(cell) for cell in rows[0]):
-        columns = [cell.strip() for cell in rows[0]]
-        rows = rows[1:]
-        first_line = 2
-        if not rows:
+    if not any(_is_number(cell) for cell in numbered[0][1]):
+        columns = [cell.strip() for cell in numbered[0][1]]
+        numbered = numbered[1:]
+        if not numbered:
             raise GankitError(f"{path}: has a header but no data rows")
-    width = len(columns) or len(rows[0])
-    table = np.empty((len(rows), width))
-    for i, row in enumerate(rows):
-        line = i + first_line
+    width = len(columns) or len(numbered[0][1])
+    table = np.empty((len(numbered), width))
+    for i, (line, row) in enumerate(numbered):
         if len(row) != width:
             raise GankitError(f"{path}: line {line} has {len(row)} cells; expected {width} like the first row")
         for j, cell in enumerate(row):
