@@ -93,17 +93,18 @@ def test_same_seed_same_data_other_seed_other_data(name):
 # --------------------------------------------------------------------------------------------- digits
 
 
-def test_digits_are_1797_rows_of_64_pixels_scaled_to_minus_one_one():
+def test_digits_are_1797_images_of_8x8_scaled_to_minus_one_one():
     from sklearn.datasets import load_digits
 
     data = load_data(DataConfig(name="digits"))
-    assert data.x.shape == (1797, 64) and data.x.dtype == torch.float32
+    assert data.x.shape == (1797, 1, 8, 8) and data.x.dtype == torch.float32
+    assert data.is_image and data.num_features == 64
     assert data.num_classes == 10 and data.class_names == [str(d) for d in range(10)]
     assert torch.equal(torch.unique(data.y), torch.arange(10))
     assert data.normalize == "minmax"
     assert data.x.min().item() == -1.0 and data.x.max().item() == 1.0  # grey levels 0 and 16 both occur
     bunch = load_digits()
-    assert torch.equal(data.to_raw(data.x), torch.from_numpy(bunch.data).float())  # exact: scale 8, shift 8
+    assert torch.equal(data.to_raw(data.x).flatten(1), torch.from_numpy(bunch.data).float())  # exact: 8x + 8
     assert torch.equal(data.y, torch.from_numpy(bunch.target).long())
 
 
@@ -311,7 +312,7 @@ def test_from_arrays_with_labels():
 
 @pytest.mark.parametrize("x, y", [
     (np.zeros((0, 2)), None),
-    (np.zeros((2, 2, 2)), None),
+    (np.zeros((2, 2, 2, 2, 2)), None),  # rank 5: neither rows nor images
     (np.array([[1.0, np.nan]]), None),
     (np.zeros((3, 2)), [0, 1]),  # one label short
     (np.zeros((2, 2)), [0, -1]),

@@ -55,7 +55,7 @@ def build_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, d
     """G and D of the configured family, seeded by the config, sized for the data."""
     num_classes = data.num_classes if config.model.conditional else 0
     activation = out_activation(config, data)
-    shape = (data.num_features,)
+    shape = data.shape
     torch.manual_seed(config.seed)
     G, D = MODELS.get(config.model.family)(config.model, shape, num_classes, activation)
     info = {"family": config.model.family, "shape": list(shape), "out_activation": activation}
@@ -98,7 +98,7 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         save_config(config, run.config_path)  # the run's config now includes any extension
 
     plot_every = config.train.plot_every or max(config.train.steps // 4, 1)
-    extra = [SamplePlotter(run, plot_every, seed=config.seed)] if data.num_features <= 2 else []
+    extra = [SamplePlotter(run, plot_every, seed=config.seed)] if not data.is_image and data.num_features <= 2 else []
     trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info,
                       callbacks=[*([Progress(config.train.steps)] if progress else []), *extra, *callbacks])
     if resume:
@@ -156,6 +156,6 @@ def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None =
         raise GankitError(f"--label {label}: this run's generator is unconditional")
     out = torch.cat([G(z[i:i + batch_size], None if y is None else y[i:i + batch_size])
                      for i in range(0, n, batch_size)])
-    x = (out.flatten(1) * scale + shift).numpy()
+    x = (out * scale + shift).numpy()  # [n, *shape]
     return x, (None if y is None else y.numpy())
 

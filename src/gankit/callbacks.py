@@ -132,7 +132,7 @@ class ReportWriter(Callback):
             f"# gankit run: {self.run.path.name}",
             "",
             f"- status: {trainer.stop_reason} at step {trainer.step} of {trainer.config.train.steps}",
-            f"- data: {trainer.data.name} ({len(trainer.data)} rows, {trainer.data.num_features} features"
+            f"- data: {trainer.data.name} ({len(trainer.data)} samples of shape {list(trainer.data.shape)}"
             + (f", {trainer.data.num_classes} classes)" if trainer.conditional else ")"),
             f"- loss: {trainer.config.loss.name}; D steps per G step: {trainer.config.train.d_steps}",
             f"- this session: {time.perf_counter() - self.start:.1f} s",

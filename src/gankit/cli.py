@@ -139,6 +139,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label)
     run = RunDir(Path(args.run_dir))
     data = read_meta(run.checkpoint)["data"]
+    if x.ndim > 2 and out.suffix.lower() == ".csv":
+        x = x.reshape(len(x), -1)  # images as rows of pixels
     columns = data["columns"] if len(data["columns"]) == x.shape[1] else [f"x{i}" for i in range(x.shape[1])]
     if y is not None:  # the label goes back as the last column, named and valued as in the training file
         label_column = run.config().data.label_column

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -16,7 +17,7 @@ from ..registry import Registry
 class RawData:
     """What a loader returns: values in the data's own units, before normalisation."""
 
-    x: torch.Tensor  # [N, F] float32
+    x: torch.Tensor  # [N, F] rows or [N, C, H, W] images, float32
     y: torch.Tensor | None = None  # [N] int64 class indices 0..K-1
     class_names: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
@@ -36,10 +37,10 @@ class Dataset:
     """Training data in the space the networks see: ``raw = x * scale + shift``."""
 
     name: str
-    x: torch.Tensor  # [N, F] float32, normalised
+    x: torch.Tensor  # [N, F] rows or [N, C, H, W] images, float32, normalised
     y: torch.Tensor | None  # [N] int64, or None when unlabelled
-    shift: torch.Tensor  # [F]
-    scale: torch.Tensor  # [F]
+    shift: torch.Tensor  # [F] for rows, [C, 1, 1] for images: per feature or channel
+    scale: torch.Tensor
     normalize: str  # none | standard | minmax, as applied
     class_names: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
@@ -50,8 +51,17 @@ class Dataset:
         return self.x.shape[0]
 
     @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (F,) for rows, (C, H, W) for images."""
+        return tuple(self.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+    @property
     def num_features(self) -> int:
-        return self.x.shape[1]
+        return math.prod(self.shape)
 
     @property
     def num_classes(self) -> int:
@@ -82,32 +92,29 @@ def load_data(config: DataConfig, seed: int = 0) -> Dataset:
     """Load the configured data set and normalise it."""
     raw = DATASETS.get(config.name)(config, seed)
     mode = raw.normalize if config.normalize == "auto" else config.normalize
-    shift, scale = _normalisation(raw, mode)
-    return Dataset(
-        name=config.name if config.name != "file" else config.path,
-        x=((raw.x - shift) / scale).contiguous(),
-        y=raw.y,
-        shift=shift,
-        scale=scale,
-        normalize=mode,
-        class_names=raw.class_names,
-        columns=raw.columns,
-        modes=raw.modes,
-        mode_std=raw.mode_std,
-    )
+    return _normalised(raw, mode, config.name if config.name != "file" else config.path)
 
 
-def _normalisation(raw: RawData, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-    features = raw.x.shape[1]
+def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
+    shift, scale = _normalisation(raw.x, mode, raw.value_range)
+    return Dataset(name=name, x=((raw.x - shift) / scale).contiguous(), y=raw.y, shift=shift, scale=scale,
+                   normalize=mode, class_names=raw.class_names, columns=raw.columns, modes=raw.modes,
+                   mode_std=raw.mode_std)
+
+
+def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] | None = None):
+    """(shift, scale) per feature of rows [N, F], or per channel of images [N, C, H, W]."""
+    dims = [d for d in range(x.dim()) if d != 1]
+    like = x.mean(dims, keepdim=True)[0]  # [F] or [C, 1, 1]
     if mode == "none":
-        return torch.zeros(features), torch.ones(features)
+        return torch.zeros_like(like), torch.ones_like(like)
     if mode == "standard":
-        shift, scale = raw.x.mean(0), raw.x.std(0)
+        shift, scale = like, x.std(dims, keepdim=True)[0]
     elif mode == "minmax":  # to [-1, 1]
-        if raw.value_range is not None:
-            lo, hi = (torch.full((features,), v) for v in raw.value_range)
+        if value_range is not None:
+            lo, hi = (torch.full_like(like, v) for v in value_range)
         else:
-            lo, hi = raw.x.min(0).values, raw.x.max(0).values
+            lo, hi = x.amin(dims, keepdim=True)[0], x.amax(dims, keepdim=True)[0]
         shift, scale = (hi + lo) / 2, (hi - lo) / 2
     else:
         raise ValueError(mode)
@@ -116,12 +123,13 @@ def _normalisation(raw: RawData, mode: str) -> tuple[torch.Tensor, torch.Tensor]
 
 def from_arrays(x, y=None, normalize: str = "standard", name: str = "array",
                 class_names: list[str] | None = None) -> Dataset:
-    """A ``Dataset`` from in-memory rows (numpy array or tensor [N, F]) and optional integer labels [N]."""
+    """A ``Dataset`` from in-memory data: rows [N, F] (or values [N]) or images [N, C, H, W] (or [N, H, W]),
+    with optional integer labels [N]."""
     x = torch.as_tensor(x, dtype=torch.float32)
-    if x.dim() == 1:
-        x = x[:, None]
-    if x.dim() != 2 or len(x) == 0:
-        raise GankitError(f"data of shape {tuple(x.shape)}: expected rows [N, F] with N > 0")
+    if x.dim() in (1, 3):
+        x = x.unsqueeze(1)  # values -> [N, 1]; grey images -> [N, 1, H, W]
+    if x.dim() not in (2, 4) or len(x) == 0:
+        raise GankitError(f"data of shape {tuple(x.shape)}: expected rows [N, F] or images [N, C, H, W] with N > 0")
     if not torch.isfinite(x).all():
         raise GankitError("data holds NaN or Inf; expected finite numbers")
     labels = None
@@ -133,7 +141,5 @@ def from_arrays(x, y=None, normalize: str = "standard", name: str = "array",
         if len(labels) != len(x) or labels.min() < 0:
             raise GankitError(f"labels: expected {len(x)} integer classes >= 0, got {len(labels)} values")
         class_names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
-    raw = RawData(x=x, y=labels, class_names=class_names or [], columns=[f"x{i}" for i in range(x.shape[1])])
-    shift, scale = _normalisation(raw, normalize)
-    return Dataset(name=name, x=(x - shift) / scale, y=labels, shift=shift, scale=scale, normalize=normalize,
-                   class_names=raw.class_names, columns=raw.columns)
+    columns = [f"x{i}" for i in range(x.shape[1])] if x.dim() == 2 else []
+    return _normalised(RawData(x=x, y=labels, class_names=class_names or [], columns=columns), normalize, name)

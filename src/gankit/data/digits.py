@@ -1,4 +1,7 @@
-"""scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes): real data, no download."""
+"""scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes): real data, no download.
+
+Images [1, 8, 8]: the MLP models see them as rows of 64 values, the convolutional ones as images.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +17,9 @@ def digits(config: DataConfig, seed: int) -> RawData:
 
     bunch = load_digits()
     return RawData(
-        x=torch.from_numpy(bunch.data).float(),  # [1797, 64], grey levels 0..16
+        x=torch.from_numpy(bunch.images).float().unsqueeze(1),  # [1797, 1, 8, 8], grey levels 0..16
         y=torch.from_numpy(bunch.target).long(),
         class_names=[str(c) for c in bunch.target_names],
-        columns=[f"pixel_{r}_{c}" for r in range(8) for c in range(8)],
         normalize="minmax",
         value_range=(0.0, 16.0),
     )

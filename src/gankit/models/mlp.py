@@ -41,15 +41,15 @@ class _Conditioned(nn.Module):
 
 
 class MLPGenerator(_Conditioned):
-    def __init__(self, z_dim: int, out_dim: int, hidden: int = 128, depth: int = 2, num_classes: int = 0,
+    def __init__(self, z_dim: int, shape: tuple[int, ...], hidden: int = 128, depth: int = 2, num_classes: int = 0,
                  embed_dim: int = 16, out_activation: str = "none"):
         super().__init__(num_classes, embed_dim)
-        self.z_dim, self.out_dim = z_dim, out_dim
-        self.net = _stack(z_dim + (embed_dim if num_classes else 0), hidden, depth, out_dim, nn.ReLU)
+        self.z_dim, self.shape = z_dim, tuple(shape)
+        self.net = _stack(z_dim + (embed_dim if num_classes else 0), hidden, depth, math.prod(shape), nn.ReLU)
         self.out = nn.Tanh() if out_activation == "tanh" else nn.Identity()
 
-    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # [B, z_dim] -> [B, out_dim]
-        return self.out(self.net(self._with_label(z, y)))
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # [B, z_dim] -> [B, *shape]
+        return self.out(self.net(self._with_label(z, y))).view(-1, *self.shape)
 
 
 class MLPDiscriminator(_Conditioned):
@@ -65,6 +65,6 @@ class MLPDiscriminator(_Conditioned):
 @MODELS.register("mlp")
 def build_mlp(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation: str):
     features = math.prod(shape)
-    G = MLPGenerator(cfg.z_dim, features, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation)
+    G = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation)
     D = MLPDiscriminator(features, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim)
     return G, D
