@@ -56,8 +56,11 @@ def build_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, d
     num_classes = data.num_classes if config.model.conditional else 0
     activation = out_activation(config, data)
     shape = data.shape
+    model = config.model
+    if model.d_norm == "auto":  # batch norm mixes samples, which a per-sample gradient penalty must not see
+        model = replace(model, d_norm="none" if config.loss.name == "wgan-gp" else "batch")
     torch.manual_seed(config.seed)
-    G, D = MODELS.get(config.model.family)(config.model, shape, num_classes, activation)
+    G, D = MODELS.get(model.family)(model, shape, num_classes, activation)
     info = {"family": config.model.family, "shape": list(shape), "out_activation": activation}
     return G, D, info
 

@@ -28,6 +28,10 @@ class DataConfig:
     std: float = 0.0  # spread of each mode of a generated set; 0 = the set's standard value
     normalize: str = "auto"  # none | standard | minmax; auto = standard for files, the set's own for built-ins
     batch_size: int = 256  # real (and fake) samples per step
+    split: str = "train"  # train | test | all, for sets that come split (fashion-mnist)
+    image_size: int = 0  # images are resized (and centre-cropped) to this side; 0 = as they come
+    channels: int = 0  # images: 1 = grey, 3 = RGB; 0 = as they come (folders: RGB unless all are grey)
+    bad_files: str = "error"  # image folders: error | skip, for files that cannot be decoded
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class ModelConfig:
     embed_dim: int = 16  # label embedding size fed to G and D when the data has labels
     conditional: bool = True  # use the data's labels when it has any
     out_activation: str = "auto"  # none | tanh; auto = tanh when the data is scaled to [-1, 1]
+    d_conditioning: str = "concat"  # convolutional D: concat (label maps on the input) | projection (Miyato 2018)
+    d_norm: str = "auto"  # convolutional D: batch | none; auto = none for wgan-gp (its penalty is per sample)
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ class TrainConfig:
     d_betas: tuple[float, float] = (0.5, 0.999)  # D's Adam betas
     log_every: int = 100  # steps between metrics.jsonl lines (the only host sync in the loop)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
-    plot_every: int = 0  # steps between sample plots for 1-D/2-D data; 0 = four times per run
+    plot_every: int = 0  # steps between pictures (1-D/2-D plots, image grids); 0 = four times per run
+    tensorboard: bool = False  # also log scalars and sample grids for TensorBoard (extra: gankit[tensorboard])
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
@@ -86,13 +93,17 @@ class Config:
 CHOICES = {
     "data.normalize": ("auto", "none", "standard", "minmax"),
     "model.out_activation": ("auto", "none", "tanh"),
+    "model.d_conditioning": ("concat", "projection"),
+    "model.d_norm": ("auto", "batch", "none"),
+    "data.split": ("train", "test", "all"),
+    "data.bad_files": ("error", "skip"),
     "loss.name": ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "least-squares", "hinge"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
             "loss.clip"}
-NON_NEGATIVE = {"seed", "data.std", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
+NON_NEGATIVE = {"seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -224,6 +235,8 @@ def validate(config: Config, source: str = "config") -> None:
             raise GankitError(f"{source}: {key} = {list(flat[key])!r}: expected two numbers in [0, 1)")
     if config.data.name == "file" and not config.data.path:
         raise GankitError(f"{source}: data.path is empty: data.name = \"file\" needs the path of a .npy or .csv file")
+    if config.data.channels not in (0, 1, 3):
+        raise GankitError(f"{source}: data.channels = {config.data.channels}: expected 0 (as they come), 1 or 3")
     device = config.train.device
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GankitError(f"{source}: train.device = {device!r}: expected auto, cpu, cuda or cuda:N")

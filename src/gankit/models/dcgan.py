@@ -109,6 +109,6 @@ def build_dcgan(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation
     if len(shape) != 3:
         raise GankitError(f"model.family = \"dcgan\" needs images [C, H, W]; this data has rows of shape {tuple(shape)}")
     G = DCGANGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation)
-    D = DCGANDiscriminator(shape, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim,
-                           getattr(cfg, "d_conditioning", "concat"), getattr(cfg, "d_norm", "batch"))
+    D = DCGANDiscriminator(shape, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim, cfg.d_conditioning,
+                           cfg.d_norm if cfg.d_norm != "auto" else "batch")
     return G, D
