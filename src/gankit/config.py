@@ -21,8 +21,8 @@ from .errors import GankitError
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "ring8"  # built-in set (gauss1d, ring8, grid25, digits) or "file" for the user's .npy/.csv
-    path: str = ""  # the user's file when name = "file"
+    name: str = "ring8"  # gauss1d, ring8, grid25, digits, fashion-mnist; user's: file (.npy/.csv), images, idx (folders)
+    path: str = ""  # the user's file or folder; for fashion-mnist, a folder other than the Debian package's
     label_column: str = ""  # column holding integer class labels (header name or 0-based index); "" = none
     n: int = 100_000  # samples drawn for the generated sets (gauss1d, ring8, grid25)
     std: float = 0.0  # spread of each mode of a generated set; 0 = the set's standard value
@@ -87,7 +87,8 @@ class Config:
     def run_name(self) -> str:
         if self.name:
             return self.name
-        return Path(self.data.path).stem if self.data.name == "file" else self.data.name
+        return Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx") \
+            else self.data.name
 
 
 CHOICES = {

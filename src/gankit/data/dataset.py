@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -88,16 +88,60 @@ def label_index(class_names: list[str], label: str | int) -> int:
     raise GankitError(f"unknown label {text!r}; expected one of: {', '.join(class_names)}")
 
 
+# data sets read from data.path, and so named by it
+FROM_PATH = ("file", "idx", "images")
+
+
 def load_data(config: DataConfig, seed: int = 0) -> Dataset:
-    """Load the configured data set and normalise it."""
-    raw = DATASETS.get(config.name)(config, seed)
+    """Load the configured data set, apply the image options (size, channels) and normalise it."""
+    raw = _image_options(DATASETS.get(config.name)(config, seed), config)
     mode = raw.normalize if config.normalize == "auto" else config.normalize
-    return _normalised(raw, mode, config.name if config.name != "file" else config.path)
+    return _normalised(raw, mode, config.path if config.name in FROM_PATH and config.path else config.name)
+
+
+def _image_options(raw: RawData, config: DataConfig) -> RawData:
+    """data.channels and data.image_size for any image set: grey <-> RGB, centre square resized to a side."""
+    if raw.x.dim() != 4:
+        for key, value in (("image_size", config.image_size), ("channels", config.channels)):
+            if value:
+                raise GankitError(f"data.{key} = {value}: applies to images only; data set {config.name!r} "
+                                  f"holds rows of {raw.x.shape[1]} values")
+        return raw
+    x, channels, size = raw.x, config.channels, config.image_size  # [N, C, H, W]
+    if channels and x.shape[1] not in (1, 3):
+        raise GankitError(f"data.channels = {channels}: the images have {x.shape[1]} channels; only grey (1) and "
+                          f"RGB (3) can be converted")
+    if channels == 1 and x.shape[1] == 3:  # before resizing: one channel is cheaper to resize than three
+        x = grey(x)
+    if size and x.shape[2:] != (size, size):
+        x = resize(x, size)
+        if raw.value_range is not None:  # float rounding only: the filters' weights are >= 0 and sum to 1
+            x = x.clamp_(*raw.value_range)
+    if channels == 3 and x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)  # [N, 3, H, W]; materialised by the normalisation
+    return replace(raw, x=x)
+
+
+def grey(x: torch.Tensor) -> torch.Tensor:
+    """RGB [N, 3, H, W] -> grey [N, 1, H, W]: luma Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601)."""
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """[N, C, H, W] -> [N, C, size, size]: the centre square, resized bilinearly with antialiasing
+    (the same as resizing the shorter side to ``size``, then centre-cropping)."""
+    h, w = x.shape[2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = x[:, :, top:top + side, left:left + side]
+    # Antialiasing matters when shrinking; when enlarging it equals plain bilinear, which is twice as fast.
+    return torch.nn.functional.interpolate(square, size=(size, size), mode="bilinear", antialias=size < side,
+                                           align_corners=False)
 
 
 def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
     shift, scale = _normalisation(raw.x, mode, raw.value_range)
-    return Dataset(name=name, x=((raw.x - shift) / scale).contiguous(), y=raw.y, shift=shift, scale=scale,
+    return Dataset(name=name, x=(raw.x - shift).div_(scale).contiguous(), y=raw.y, shift=shift, scale=scale,
                    normalize=mode, class_names=raw.class_names, columns=raw.columns, modes=raw.modes,
                    mode_std=raw.mode_std)
 
@@ -105,11 +149,11 @@ def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
 def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] | None = None):
     """(shift, scale) per feature of rows [N, F], or per channel of images [N, C, H, W]."""
     dims = [d for d in range(x.dim()) if d != 1]
-    like = x.mean(dims, keepdim=True)[0]  # [F] or [C, 1, 1]
+    like = x.new_zeros(x.shape[1:2] + (1,) * (x.dim() - 2))  # [F] or [C, 1, 1]
     if mode == "none":
         return torch.zeros_like(like), torch.ones_like(like)
     if mode == "standard":
-        shift, scale = like, x.std(dims, keepdim=True)[0]
+        shift, scale = x.mean(dims, keepdim=True)[0], x.std(dims, keepdim=True)[0]
     elif mode == "minmax":  # to [-1, 1]
         if value_range is not None:
             lo, hi = (torch.full_like(like, v) for v in value_range)

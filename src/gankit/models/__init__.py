@@ -16,6 +16,6 @@ from ..registry import Registry
 ModelFactory = Callable[[ModelConfig, tuple, int, str], tuple[nn.Module, nn.Module]]
 MODELS: Registry[ModelFactory] = Registry("model family")
 
-from . import mlp  # noqa: E402,F401  (registers "mlp")
+from . import dcgan, mlp  # noqa: E402,F401  (register the built-in families)
 
 __all__ = ["MODELS", "ModelFactory"]
