@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from gankit.cli import main
 
@@ -38,7 +39,7 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     plots = sorted(p.name for p in (run / "samples").glob("*.png"))
     assert plots == ["step_0000000.png", "step_0000005.png", "step_0000010.png", "step_0000015.png",
                      "step_0000020.png"]
-    assert "finished at step 20" in (run / "report.md").read_text()
+    assert "finished at step 20" in (run / "report.html").read_text()
 
 
 def test_plain_progress_lines_when_not_a_terminal(tmp_path, capsys):
@@ -47,7 +48,7 @@ def test_plain_progress_lines_when_not_a_terminal(tmp_path, capsys):
     assert "step 5/10  d_loss" in err and "eta" in err
 
 
-def test_sample_npy_and_csv_are_repeatable(tmp_path):
+def test_sample_npy_and_csv_are_repeatable(tmp_path, capsys):
     run = str(tmp_path / "run")
     main(["train", "ring8", "--steps", "10", "--run-dir", run, *TINY, "--quiet"])
     for name in ("a.npy", "b.npy"):
@@ -58,6 +59,65 @@ def test_sample_npy_and_csv_are_repeatable(tmp_path):
     lines = (tmp_path / "c.csv").read_text().splitlines()
     assert lines[0] == "x0,x1" and len(lines) == 101
     np.testing.assert_allclose(np.loadtxt(tmp_path / "c.csv", delimiter=",", skiprows=1), a, rtol=1e-6)
+    assert main(["sample", run, "--out", str(tmp_path / "c.png")]) == 2  # rows of 2 values are no image
+    assert "not images; write them to a .npy or .csv file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> str:
+    """A conditional image run: 8x8 digits, tiny MLP, 10 steps."""
+    run = str(tmp_path_factory.mktemp("digits") / "run")
+    assert main(["train", "digits", "--steps", "10", "--run-dir", run, *TINY, "--quiet"]) == 0
+    return run
+
+
+def test_sample_png_is_a_grid_of_the_samples(tmp_path, digits_run):
+    assert main(["sample", digits_run, "--n", "64", "--out", str(tmp_path / "grid.png")]) == 0
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.mode == "L" and grid.size == (584, 584)  # 8 x 8 digits with 1 px padding, enlarged 8x
+
+
+def test_sample_to_a_folder_writes_one_png_per_sample_in_pixels_of_the_data(tmp_path, digits_run):
+    assert main(["sample", digits_run, "--n", "12", "--seed", "5", "--out", str(tmp_path / "pngs") + "/"]) == 0
+    main(["sample", digits_run, "--n", "12", "--seed", "5", "--out", str(tmp_path / "x.npy")])
+    raw = np.load(tmp_path / "x.npy")  # [12, 65]: 64 grey levels 0..16, then the label
+    assert raw.shape == (12, 65)
+    files = sorted((tmp_path / "pngs").iterdir())
+    assert len(files) == 12
+    for i, path in enumerate(files):
+        assert path.name == f"{i:05d}_{int(raw[i, -1])}.png"  # index, then the class
+        with Image.open(path) as im:
+            expected = np.clip(np.floor(raw[i, :64].reshape(8, 8) / 16 * 255 + 0.5), 0, 255)
+            np.testing.assert_array_equal(np.asarray(im), expected)
+    # An existing folder works without the trailing slash.
+    assert main(["sample", digits_run, "--n", "3", "--out", str(tmp_path / "pngs")]) == 0
+
+
+def test_sample_label_by_name_or_index_fixes_the_class(tmp_path, digits_run):
+    for out, label in (("a", "7"), ("b", "7"), ("c", "3")):
+        assert main(["sample", digits_run, "--n", "4", "--label", label, "--out", str(tmp_path / out) + "/"]) == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["00000_7.png", "00001_7.png", "00002_7.png", "00003_7.png"]
+    pixels = {d: [np.asarray(Image.open(p)) for p in sorted((tmp_path / d).iterdir())] for d in "abc"}
+    assert all(np.array_equal(a, b) for a, b in zip(pixels["a"], pixels["b"]))
+    assert not all(np.array_equal(a, c) for a, c in zip(pixels["a"], pixels["c"]))  # same noise, other class
+    assert main(["sample", digits_run, "--n", "4", "--label", "7", "--out", str(tmp_path / "g.png")]) == 0
+
+
+def test_image_samples_in_csv_stay_rows_of_pixels(tmp_path, digits_run):
+    assert main(["sample", digits_run, "--n", "5", "--out", str(tmp_path / "s.csv")]) == 0
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0].split(",")[:2] == ["x0", "x1"] and len(lines[0].split(",")) == 65 and len(lines) == 6
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--label", "eleven", "--out", "x.png"], "unknown label 'eleven'"),
+    (["--n", "0", "--out", "x.png"], "expected a positive number"),
+])
+def test_sample_png_mistakes_are_one_line(tmp_path, capsys, digits_run, args, message):
+    assert main(["sample", digits_run, *args[:-1], str(tmp_path / args[-1])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
 
 
 def test_train_on_a_users_csv_without_a_config(tmp_path):
@@ -92,7 +152,7 @@ def test_resume_continues_to_more_steps(tmp_path):
     (["train"], "nothing to train"),
     (["train", "--resume", "--run-dir", "nowhere"], "nowhere: run folder not found"),
     (["sample", "nowhere", "--out", "x.npy"], "nowhere: not a gankit run folder"),
-    (["sample", "nowhere", "--out", "x.txt"], "expected a .npy or .csv"),
+    (["sample", "nowhere", "--out", "x.txt"], "expected a .npy, .csv or .png file name, or a folder"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

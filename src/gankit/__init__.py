@@ -7,11 +7,11 @@
 
 __version__ = "0.1.0"
 
-from .api import TrainResult, build_models, load_generator, recipe, sample, train  # noqa: E402
+from .api import TrainResult, build_models, load_generator, recipe, sample, sample_images, train  # noqa: E402
 from .config import Config, load_config  # noqa: E402
 from .data import Dataset, from_arrays, load_data  # noqa: E402
 from .errors import GankitError, TrainingDiverged  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 
 __all__ = ["Config", "Dataset", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
-           "from_arrays", "load_config", "load_data", "load_generator", "recipe", "sample", "train"]
+           "from_arrays", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "train"]

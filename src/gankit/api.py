@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -15,13 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .callbacks import MetricsWriter, Progress, ReportWriter, SamplePlotter
+from .callbacks import ImageGrids, MetricsWriter, Progress, ReportWriter, SamplePlotter, TensorBoardLogger
 from .checkpoint import load_checkpoint, unprefixed
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
 from .errors import GankitError
 from .models import MODELS
 from .runs import RunDir, create_run, default_run_path, open_run
+from .sampling import MINMAX_RANGE, to_pixels
 from .trainer import Trainer
 
 RECIPES = Path(__file__).parent / "configs"
@@ -83,6 +85,13 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     else:
         config = _as_config(config)
     config = apply_overrides(config, [*([f"train.steps={steps}"] if steps is not None else []), *overrides])
+    if not resume:
+        path = Path(run_dir or config.run_dir or default_run_path(config))
+        config = replace(config, run_dir=str(path))
+        run = RunDir(path)
+    plot_every = config.train.plot_every or max(config.train.steps // 4, 1)
+    # Made first, so a missing tensorboard package stops the run before any work or any file.
+    tensorboard = [TensorBoardLogger(run, plot_every)] if config.train.tensorboard else []
     if data is None:
         data = load_data(config.data, config.seed)
     if (G is None) != (D is None):
@@ -94,21 +103,29 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         info = {"family": "custom"}
 
     if not resume:
-        path = Path(run_dir or config.run_dir or default_run_path(config))
-        config = replace(config, run_dir=str(path))
-        run = create_run(path, config)
+        run = create_run(run.path, config)
     else:
         save_config(config, run.config_path)  # the run's config now includes any extension
 
-    plot_every = config.train.plot_every or max(config.train.steps // 4, 1)
-    extra = [SamplePlotter(run, plot_every, seed=config.seed)] if not data.is_image and data.num_features <= 2 else []
-    trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info,
-                      callbacks=[*([Progress(config.train.steps)] if progress else []), *extra, *callbacks])
+    trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
     if resume:
         trainer.load_checkpoint(run.checkpoint)
-    trainer.callbacks[:0] = [MetricsWriter(run, trainer.step if resume else None), ReportWriter(run)]
+    # In call order: pictures before TensorBoard (which logs them) and the report (which shows them) last.
+    trainer.callbacks = [MetricsWriter(run, trainer.step if resume else None),
+                         *([Progress(config.train.steps)] if progress else []),
+                         *picture_callbacks(run, data, plot_every, config.seed), *tensorboard, *callbacks,
+                         ReportWriter(run, plot_every)]
     record = trainer.fit()
     return TrainResult(run.path, trainer.step, trainer.stop_reason or "finished", record, trainer)
+
+
+def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int) -> list[Any]:
+    """Image grids for grey or RGB images, real-vs-generated plots for 1-D/2-D rows, else none."""
+    if data.is_image and data.shape[0] in (1, 3):
+        return [ImageGrids(run, every, seed=seed)]
+    if not data.is_image and data.num_features <= 2:
+        return [SamplePlotter(run, every, seed=seed)]
+    return []
 
 
 def _as_config(config: Config | str | Path | None) -> Config:
@@ -143,9 +160,33 @@ def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None =
     The same ``seed`` gives the same samples. ``label`` (name or index) fixes the class; otherwise
     classes are drawn with the training data's frequencies.
     """
+    G, meta, shift, scale = load_generator(run_dir)
+    out, y = _generate(G, meta, n, seed, label, batch_size)
+    return (out * scale + shift).numpy(), y  # [n, *shape]
+
+
+@torch.no_grad()
+def sample_images(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
+                  batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray | None]:
+    """The samples of ``sample`` (same seed, same samples) as uint8 pixels [n, H, W, C], for image runs.
+
+    Minmax-normalised data (every built-in image set) maps its full value range to 0..255 (see
+    ``gankit.sampling``); data normalised otherwise is stretched from the batch's own min..max.
+    """
+    G, meta, _, _ = load_generator(run_dir)
+    if len(meta["model"]["shape"]) != 3:
+        raise GankitError(f"{run_dir}: this run's samples are rows of {math.prod(meta['model']['shape'])} values, "
+                          f"not images; write them to a .npy or .csv file")
+    out, y = _generate(G, meta, n, seed, label, batch_size)
+    value_range = MINMAX_RANGE if meta["data"]["normalize"] == "minmax" else None
+    return to_pixels(out, value_range), y
+
+
+def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str | int | None,
+              batch_size: int) -> tuple[torch.Tensor, np.ndarray | None]:
+    """G's output for ``n`` seeded noise vectors (in the networks' space), and the class indices used."""
     if n <= 0:
         raise GankitError(f"--n {n}: expected a positive number of samples")
-    G, meta, shift, scale = load_generator(run_dir)
     classes = meta["data"]["class_names"]
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, meta["model"]["z_dim"], generator=g)
@@ -158,7 +199,5 @@ def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None =
     elif label is not None:
         raise GankitError(f"--label {label}: this run's generator is unconditional")
     out = torch.cat([G(z[i:i + batch_size], None if y is None else y[i:i + batch_size])
-                     for i in range(0, n, batch_size)])
-    x = (out * scale + shift).numpy()  # [n, *shape]
-    return x, (None if y is None else y.numpy())
-
+                     for i in range(0, n, batch_size)])  # [n, *shape]
+    return out, (None if y is None else y.numpy())

@@ -1,19 +1,27 @@
-"""What happens around the loop: progress display, metrics log, sample plots, the report.
+"""What happens around the loop: progress display, metrics log, sample pictures, TensorBoard, the report.
 
 A callback is any object with some of ``on_train_start(trainer)``, ``on_log(trainer, record)``,
-``on_step_end(trainer)``, ``on_train_end(trainer)``.
+``on_step_end(trainer)``, ``on_train_end(trainer)``. They are called in list order, so a callback that
+reads what another writes (the report reads the pictures) comes after it.
+
+Pictures are drawn at step 0, every ``every`` steps and at the end, from a fixed noise batch seeded by
+the run's seed, so the pictures of one run (and of its resumed sessions) are comparable.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from .config import to_toml
+from .errors import GankitError
+from .report import PROGRESS_GIF, REFRESH_S, write_report
 from .runs import MetricsLog, RunDir
+from .sampling import MINMAX_RANGE, fixed_batch, generator_grid, read_frames, save_gif
 
 
 class Callback:
@@ -80,11 +88,18 @@ class MetricsWriter(Callback):
         self.log.close()
 
 
+def picture_step(trainer, every: int, end: bool = False) -> bool:
+    """Whether this step gets a picture: every ``every`` steps, and at the end of a run that did not diverge."""
+    if end:
+        return trainer.step % every != 0 and trainer.stop_reason != "diverged"  # multiples were drawn already
+    return trainer.step % every == 0
+
+
 class SamplePlotter(Callback):
     """Every ``every`` steps, plots generated samples from a fixed noise batch against real ones (1-D/2-D data)."""
 
     def __init__(self, run: RunDir, every: int, n: int = 2000, seed: int = 0):
-        self.dir, self.every, self.n, self.seed = run.samples, every, n, seed
+        self.run, self.every, self.n, self.seed = run, every, n, seed
 
     def on_train_start(self, trainer) -> None:
         g = torch.Generator().manual_seed(self.seed + 2)
@@ -97,11 +112,11 @@ class SamplePlotter(Callback):
             self.plot(trainer)
 
     def on_step_end(self, trainer) -> None:
-        if trainer.step % self.every == 0:
+        if picture_step(trainer, self.every):
             self.plot(trainer)
 
     def on_train_end(self, trainer) -> None:
-        if trainer.step % self.every != 0 and trainer.stop_reason != "diverged":
+        if picture_step(trainer, self.every, end=True):
             self.plot(trainer)
 
     def plot(self, trainer) -> None:
@@ -112,35 +127,136 @@ class SamplePlotter(Callback):
         with torch.no_grad():
             fake = trainer.data.to_raw(trainer.G(self.z, self.labels)).cpu()
         trainer.G.train(was_training)
-        path = self.dir / f"step_{trainer.step:07d}.png"
+        path = self.run.picture_path(trainer.step)
         plot_samples(self.real.numpy(), fake.numpy(), path, title=f"{trainer.data.name}, step {trainer.step}")
 
 
-class ReportWriter(Callback):
-    """Writes ``report.md`` when training stops: where things are and how the last logged step looked."""
+class ImageGrids(Callback):
+    """Grids of generated images from a fixed noise batch, ``samples/step_XXXXXXX.png``, and at the end
+    ``samples/progress.gif`` of every grid in the folder (those of earlier sessions of a resumed run too).
 
-    def __init__(self, run: RunDir):
-        self.run = run
+    Unconditional: an 8 x 8 grid; conditional: one row of samples per class, named at the left.
+    """
+
+    GIF_FRAME_MS, GIF_LAST_FRAME_MS = 400, 2000  # the final grid stays a while before the loop restarts
+
+    def __init__(self, run: RunDir, every: int, seed: int = 0):
+        self.run, self.every, self.seed = run, every, seed
+
+    def on_train_start(self, trainer) -> None:
+        data = trainer.data
+        self.class_names = data.class_names if trainer.conditional else []
+        z, y = fixed_batch(trainer.z_dim, len(self.class_names), seed=self.seed + 2)
+        self.z, self.y = z.to(trainer.device), (None if y is None else y.to(trainer.device))
+        # Black and white of the pictures: -1 and 1 for minmax data, else the real data's extremes.
+        self.value_range = (MINMAX_RANGE if data.normalize == "minmax"
+                            else (data.x.min().item(), data.x.max().item()))
+        if trainer.step == 0:
+            self.draw(trainer)
+        else:  # grids past the checkpoint belong to a session the resume discards, like metrics.jsonl lines
+            for step, path in self.run.pictures():
+                if step > trainer.step:
+                    path.unlink()
+
+    def on_step_end(self, trainer) -> None:
+        if picture_step(trainer, self.every):
+            self.draw(trainer)
+
+    def on_train_end(self, trainer) -> None:
+        if picture_step(trainer, self.every, end=True):
+            self.draw(trainer)
+        frames = read_frames(path for _, path in self.run.pictures())
+        if frames:
+            durations = [self.GIF_FRAME_MS] * (len(frames) - 1) + [self.GIF_LAST_FRAME_MS]
+            save_gif(frames, self.run.samples / PROGRESS_GIF, durations)
+
+    def draw(self, trainer) -> None:
+        grid = generator_grid(trainer.G, self.z, self.y, self.class_names, self.value_range)
+        grid.save(self.run.picture_path(trainer.step))
+
+
+class TensorBoardLogger(Callback):
+    """Every logged record as scalars (``train/d_loss``, ...) and the run's sample pictures, in ``RUN/tensorboard/``.
+
+    View with ``tensorboard --logdir RUN``. Needs the tensorboard package, checked when the callback is
+    made, so a missing one stops a run before it starts. A resumed run hides the events of the
+    discarded session past its checkpoint (SummaryWriter's ``purge_step``).
+    """
+
+    def __init__(self, run: RunDir, every: int):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise GankitError("train.tensorboard = true needs the tensorboard package: "
+                              "pip install 'gankit[tensorboard]'") from None
+        self.SummaryWriter, self.run, self.every = SummaryWriter, run, every
+
+    def on_train_start(self, trainer) -> None:
+        resumed = trainer.step > 0
+        self.writer = self.SummaryWriter(str(self.run.path / "tensorboard"), flush_secs=30,
+                                         purge_step=trainer.step + 1 if resumed else None)
+        if not resumed:
+            toml = to_toml(trainer.config)
+            self.writer.add_text("config", "".join("    " + line + "\n" for line in toml.splitlines()), 0)
+            self.picture(trainer)
+
+    def on_log(self, trainer, record: dict[str, Any]) -> None:
+        for key, value in record.items():
+            if key != "step":
+                self.writer.add_scalar(f"train/{key}", value, record["step"])
+
+    def on_step_end(self, trainer) -> None:
+        if picture_step(trainer, self.every):
+            self.picture(trainer)
+
+    def on_train_end(self, trainer) -> None:
+        if picture_step(trainer, self.every, end=True):
+            self.picture(trainer)
+        self.writer.close()
+
+    def picture(self, trainer) -> None:
+        """The picture another callback (ImageGrids, SamplePlotter) drew for this step, if any."""
+        from PIL import Image
+
+        path = self.run.picture_path(trainer.step)
+        if path.is_file():
+            with Image.open(path) as im:
+                self.writer.add_image("samples", np.asarray(im.convert("RGB")), trainer.step, dataformats="HWC")
+
+
+class ReportWriter(Callback):
+    """Writes ``report.html`` (see ``gankit.report``) at the start and when training stops, and refreshes it
+    at picture steps at most every ``min_interval`` seconds (drawing the curves takes a moment)."""
+
+    def __init__(self, run: RunDir, every: int, min_interval: float = REFRESH_S):
+        self.run, self.every, self.min_interval = run, every, min_interval
 
     def on_train_start(self, trainer) -> None:
         self.start = time.perf_counter()
+        self.write(trainer, running=True)
+
+    def on_step_end(self, trainer) -> None:
+        if picture_step(trainer, self.every) and time.perf_counter() - self.written >= self.min_interval:
+            self.write(trainer, running=True)
 
     def on_train_end(self, trainer) -> None:
-        record = trainer.last_record
-        plots = sorted(self.run.samples.glob("*.png"))
-        lines = [
-            f"# gankit run: {self.run.path.name}",
-            "",
-            f"- status: {trainer.stop_reason} at step {trainer.step} of {trainer.config.train.steps}",
-            f"- data: {trainer.data.name} ({len(trainer.data)} samples of shape {list(trainer.data.shape)}"
-            + (f", {trainer.data.num_classes} classes)" if trainer.conditional else ")"),
-            f"- loss: {trainer.config.loss.name}; D steps per G step: {trainer.config.train.d_steps}",
-            f"- this session: {time.perf_counter() - self.start:.1f} s",
-            f"- checkpoint: {self.run.checkpoint.relative_to(self.run.path)} (step {trainer.last_checkpoint_step})",
-            "- config: config.toml; metrics: metrics.jsonl",
+        self.write(trainer, running=False)
+
+    def write(self, trainer, running: bool) -> None:
+        steps = trainer.config.train.steps
+        status = (f"running: step {trainer.step} of {steps}" if running
+                  else f"{trainer.stop_reason} at step {trainer.step} of {steps}")
+        data, config = trainer.data, trainer.config
+        checkpoint = (f"{self.run.checkpoint.relative_to(self.run.path)} (step {trainer.last_checkpoint_step})"
+                      if trainer.last_checkpoint_step is not None else "none yet")
+        facts = [
+            ("data", f"{data.name}: {len(data)} samples of shape {list(data.shape)}"
+                     + (f", {data.num_classes} classes" if trainer.conditional else "")),
+            ("model", f"{trainer.model_info.get('family', 'custom')}, z_dim {trainer.z_dim}"),
+            ("loss", f"{config.loss.name}; D steps per G step: {config.train.d_steps}"),
+            ("this session", f"{time.perf_counter() - self.start:.1f} s"),
+            ("checkpoint", checkpoint),
+            ("files", "config.toml, metrics.jsonl, samples/" + (", tensorboard/" if config.train.tensorboard else "")),
         ]
-        if record:
-            lines += ["", f"Last logged step {record['step']}: {describe(record)}"]
-        if plots:
-            lines += ["", "## Samples", ""] + [f"![{p.stem}](samples/{p.name})" for p in plots]
-        self.run.report_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_report(self.run, status, facts, running=running)
+        self.written = time.perf_counter()

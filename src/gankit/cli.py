@@ -7,6 +7,9 @@ exits with 130 after saving its checkpoint.
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -14,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .api import recipe, sample, train
+from .api import recipe, sample, sample_images, train
 from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config
 from .data.dataset import DATASETS
 from .errors import GankitError
 from .runs import RunDir
+from .sampling import image_grid, to_image
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -55,12 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", help="draw samples from a trained run into a .npy or .csv file")
+    p = sub.add_parser("sample", help="draw samples from a trained run into a .npy or .csv file, or as PNG images")
     p.add_argument("run_dir", help="run folder written by gankit train")
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same samples (default 0)")
     p.add_argument("--label", help="class name or index, for conditional runs")
-    p.add_argument("--out", required=True, help="output file: .npy or .csv")
+    p.add_argument("--out", required=True,
+                   help="output: a .npy or .csv file (values in the data's units; images as rows of pixels, "
+                        "except in a .npy without labels), "
+                        "a .png file (a grid of the images), or a folder, DIR/ or an existing one (one PNG per image)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("demo", help="train the ring8 recipe (about a minute on a laptop CPU) and show the results")
@@ -134,13 +141,17 @@ def report(result) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    to_folder = args.out.endswith(("/", os.sep)) or out.is_dir()
+    if to_folder or out.suffix.lower() == ".png":
+        return _sample_pictures(args, out, to_folder)
     if out.suffix.lower() not in (".npy", ".csv"):
-        raise GankitError(f"--out {out}: expected a .npy or .csv file name")
+        raise GankitError(f"--out {out}: expected a .npy, .csv or .png file name, or a folder (DIR/) for one PNG "
+                          f"per image")
     x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label)
     run = RunDir(Path(args.run_dir))
     data = read_meta(run.checkpoint)["data"]
-    if x.ndim > 2 and out.suffix.lower() == ".csv":
-        x = x.reshape(len(x), -1)  # images as rows of pixels
+    if x.ndim > 2 and (out.suffix.lower() == ".csv" or y is not None):
+        x = x.reshape(len(x), -1)  # images as rows of pixels: a CSV has rows, and a label needs a column
     columns = data["columns"] if len(data["columns"]) == x.shape[1] else [f"x{i}" for i in range(x.shape[1])]
     if y is not None:  # the label goes back as the last column, named and valued as in the training file
         label_column = run.config().data.label_column
@@ -154,6 +165,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         np.savetxt(out, x, delimiter=",", header=",".join(columns), comments="", fmt="%.7g")
     print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+def _sample_pictures(args: argparse.Namespace, out: Path, to_folder: bool) -> int:
+    """A grid of the images in one PNG, or one PNG per image (at its own size) in a folder."""
+    pixels, y = sample_images(args.run_dir, args.n, seed=args.seed, label=args.label)  # [n, H, W, C]
+    if not to_folder:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image_grid(pixels, nrow=math.ceil(math.sqrt(len(pixels)))).save(out)
+        print(f"wrote a grid of {len(pixels)} samples to {out}")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    names = read_meta(RunDir(Path(args.run_dir)).checkpoint)["data"]["class_names"]
+    width = max(5, len(str(len(pixels) - 1)))
+    for i, image in enumerate(pixels):
+        label = "" if y is None else "_" + re.sub(r"[^\w.-]+", "_", names[y[i]])  # 00012_7.png, 00013_cat.png
+        to_image(image).save(out / f"{i:0{width}d}{label}.png")
+    print(f"wrote {len(pixels)} samples as PNG files to {out}{os.sep}")
     return 0
 
 
@@ -183,7 +212,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     plots = sorted((Path(run_dir) / "samples").glob("*.png"))
     print(f"done in {time.perf_counter() - start:.0f} s. Results in {run_dir}:\n"
           f"  samples vs data:  {plots[-1] if plots else '(none)'}\n"
-          f"  report:           {run_dir}/report.md\n"
+          f"  report:           {run_dir}/report.html\n"
           f"  metrics:          {run_dir}/metrics.jsonl\n"
           f"draw samples:  gankit sample {run_dir} --n 1000 --out samples.csv")
     return 0

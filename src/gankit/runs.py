@@ -3,13 +3,18 @@
     RUN/config.toml                 the fully resolved config
     RUN/checkpoints/latest.safetensors
     RUN/metrics.jsonl               one JSON object per logged step
-    RUN/samples/step_XXXXXXX.png    real vs generated, for 1-D and 2-D data
-    RUN/report.md                   a summary written when training stops
+    RUN/samples/step_XXXXXXX.png    pictures from a fixed noise batch: image grids, or real vs generated
+                                    for 1-D and 2-D data
+    RUN/samples/progress.gif        the image grids as an animation
+    RUN/tensorboard/                TensorBoard events, when train.tensorboard = true
+    RUN/report.html                 a static page of the run (its curves: report_curves.png), refreshed as
+                                    it trains
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +43,17 @@ class RunDir:
     def samples(self) -> Path:
         return self.path / "samples"
 
+    def picture_path(self, step: int) -> Path:
+        return self.samples / f"step_{step:07d}.png"
+
+    def pictures(self) -> list[tuple[int, Path]]:
+        """(step, path) of the sample pictures, by step."""
+        found = ((re.fullmatch(r"step_(\d+)\.png", p.name), p) for p in self.samples.glob("step_*.png"))
+        return sorted((int(m.group(1)), p) for m, p in found if m)
+
     @property
     def report_path(self) -> Path:
-        return self.path / "report.md"
+        return self.path / "report.html"
 
     def config(self) -> Config:
         if not self.config_path.is_file():

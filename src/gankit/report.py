@@ -1,0 +1,141 @@
+"""A run's report: one static page, ``RUN/report.html``, that opens from disk with no server.
+
+It shows the run's status and facts, the last logged statistics, training curves drawn from
+``metrics.jsonl`` (``report_curves.png`` in the run folder), the latest sample
+picture, the progress GIF when there is one, and the resolved ``config.toml``. Everything it shows is
+read from the run folder, so a report can be rebuilt from a run folder alone. Pictures are linked by
+relative paths: the run folder can be moved or copied as a whole.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from .runs import RunDir
+
+CURVES = "report_curves.png"
+PROGRESS_GIF = "progress.gif"  # in samples/
+REFRESH_S = 30  # a report of a running training reloads itself this often
+
+# Columns of the "last logged step" table: (key in metrics.jsonl, heading, format)
+LAST_RECORD = (("step", "step", "{:d}"), ("d_loss", "d_loss", "{:.4f}"), ("g_loss", "g_loss", "{:.4f}"),
+               ("p_real", "D(real)", "{:.3f}"), ("p_fake", "D(fake)", "{:.3f}"),
+               ("d_grad_norm", "|grad D|", "{:.3g}"), ("g_grad_norm", "|grad G|", "{:.3g}"),
+               ("steps_per_s", "steps/s", "{:.1f}"))
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 1240px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.status { font-size: 1.1em; font-weight: 600; }
+table { border-collapse: collapse; } td, th { padding: 2px 10px; text-align: right; border-bottom: 1px solid #eee; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em 1.5em; align-items: flex-start; }
+figure { margin: 0; display: table; }  /* with table-caption: the caption wraps at the picture's width */
+figure img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
+figcaption { display: table-caption; caption-side: bottom; color: #555; font-size: 0.9em; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+.missing { color: #b00; }
+"""
+
+# Marks each picture with its decoded width (data-width, 0 when it failed) and flags a broken one, so a
+# missing file shows as such for a reader, and a test can check in a headless browser that all rendered.
+SCRIPT = """
+for (const img of document.images) {
+  const mark = () => {
+    img.dataset.width = img.naturalWidth;
+    if (img.naturalWidth) return;
+    const note = document.createElement("p");
+    note.className = "missing";
+    note.textContent = "missing: " + img.getAttribute("src");
+    img.after(note);
+  };
+  if (img.complete) mark(); else { img.addEventListener("load", mark); img.addEventListener("error", mark); }
+}
+"""
+
+
+def write_report(run: RunDir, status: str, facts: Sequence[tuple[str, str]] = (), running: bool = False) -> Path:
+    """Write (or replace) ``report.html`` and its curve pictures; returns the report's path.
+
+    ``status`` is the headline (``finished at step 5000 of 5000``); ``facts`` are (name, text) pairs
+    listed under it. A ``running`` report reloads itself every ``REFRESH_S`` seconds.
+    """
+    records = run.read_metrics()
+    curves = write_curves(run.path, records)
+    pictures = latest_pictures(run)
+    config = run.config_path.read_text(encoding="utf-8") if run.config_path.is_file() else ""
+    page = render(run.path.name, status, facts, records[-1] if records else None, curves, pictures, config,
+                  refresh=REFRESH_S if running else None)
+    tmp = run.report_path.with_suffix(".html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, run.report_path)  # a reader never sees half a page
+    return run.report_path
+
+
+def write_curves(folder: Path, records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The loss and D-output curves as one PNG in ``folder``; returns [(file name, caption)], or [] with no records."""
+    if not records:
+        return []
+    from .plots import plot_curves
+
+    steps = [r["step"] for r in records]
+
+    def column(key: str) -> list[float]:
+        return [r.get(key, float("nan")) for r in records]
+
+    plot_curves(steps, [
+        {"series": {"d_loss": column("d_loss"), "g_loss": column("g_loss")}, "title": "losses", "ylabel": "loss"},
+        {"series": {"D(real)": column("p_real"), "D(fake)": column("p_fake")}, "title": "D's mean output",
+         "ylabel": "sigmoid(D(x))", "reference": 0.5, "ylim": (-0.02, 1.02)},
+    ], folder / CURVES)
+    return [(CURVES, "Left: the losses of D and G, averaged over each logging interval. Right: D's mean "
+                     "probability that a real (D(real)) or generated (D(fake)) batch is real. At the equilibrium "
+                     "of the original GAN both are 1/2; D(real) near 1 with D(fake) near 0 for long means D is "
+                     "winning.")]
+
+
+def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
+    """(path relative to the run folder, caption) of the latest sample picture and of the progress GIF."""
+    out = []
+    pictures = run.pictures()
+    if pictures:
+        step, path = pictures[-1]
+        out.append((f"{run.samples.name}/{path.name}", f"Generated samples at step {step}, "
+                    f"from the same fixed noise as every picture of this run."))
+    gif = run.samples / PROGRESS_GIF
+    if gif.is_file():
+        out.append((f"{run.samples.name}/{gif.name}", "Progress: the pictures of this run in order, as an animation."))
+    return out
+
+
+def render(name: str, status: str, facts: Sequence[tuple[str, str]], record: dict[str, Any] | None,
+           curves: Sequence[tuple[str, str]], pictures: Sequence[tuple[str, str]], config: str,
+           refresh: int | None = None) -> str:
+    """The page as a string; every text that comes from the run is escaped."""
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>gankit run: {e(name)}</title>",
+             *([f'<meta http-equiv="refresh" content="{refresh}">'] if refresh else []),
+             f"<style>{STYLE}</style></head><body>",
+             f"<h1>gankit run: {e(name)}</h1>",
+             f'<p class="status" id="status">{e(status)}</p>']
+    if facts:
+        parts.append("<ul>" + "".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts) + "</ul>")
+    parts.append("<h2>Last logged step</h2>")
+    if record:
+        cells = [(head, fmt.format(record[key])) for key, head, fmt in LAST_RECORD if key in record]
+        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h, _ in cells) + "</tr><tr>"
+                     + "".join(f"<td>{e(v)}</td>" for _, v in cells) + "</tr></table>")
+    else:
+        parts.append("<p>No logged step yet.</p>")
+    for title, figures in (("Training curves", curves), ("Samples", pictures)):
+        if figures:
+            parts.append(f"<h2>{title}</h2>")
+            parts += ['<div class="figures">',
+                      *(f'<figure><img src="{e(src)}" alt="{e(src)}"><figcaption>{e(caption)}</figcaption></figure>'
+                        for src, caption in figures), "</div>"]
+    parts += ["<h2>Config (config.toml)</h2>", f"<pre>{e(config)}</pre>",
+              f"<script>{SCRIPT}</script>", "</body></html>", ""]
+    return "\n".join(parts)
