@@ -8,16 +8,15 @@ Nothing is pickled; optimizer states are split into tensors (safetensors) and pl
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load as load_bytes, save as save_bytes
+from safetensors.torch import save as save_bytes
 
 from .errors import GankitError
+from .fileio import atomic_write
 
 META_KEY = "gankit"
 
@@ -48,25 +47,6 @@ def load_checkpoint(path: str | Path, prefix: str | None = None) -> tuple[dict[s
 def read_meta(path: str | Path) -> dict[str, Any]:
     """Only the JSON metadata of a checkpoint (cheap: no tensor is read)."""
     return load_checkpoint(path, prefix="\0")[1]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
 
 
 def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

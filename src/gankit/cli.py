@@ -21,6 +21,7 @@ from .api import recipe, sample, sample_images, train
 from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config
 from .data.dataset import DATASETS
+from .data.files import is_number
 from .errors import GankitError
 from .runs import RunDir
 from .sampling import image_grid, to_image
@@ -158,7 +159,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if y is not None:  # the label goes back as the last column, named and valued as in the training file
         label_column = run.config().data.label_column
         names = data["class_names"]
-        values = np.array([float(names[i]) if _is_number(names[i]) else i for i in y])
+        values = np.array([float(names[i]) if is_number(names[i]) else i for i in y])
         x = np.column_stack([x, values])
         columns = columns + [label_column if label_column and not label_column.lstrip("-").isdigit() else "label"]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -186,14 +187,6 @@ def _sample_pictures(args: argparse.Namespace, out: Path, to_folder: bool) -> in
         to_image(image).save(out / f"{i:0{width}d}{label}.png")
     print(f"wrote {len(pixels)} samples as PNG files to {out}{os.sep}")
     return 0
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, NamedTuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

@@ -10,10 +10,10 @@ relative paths: the run folder can be moved or copied as a whole.
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from .fileio import atomic_write
 from .runs import RunDir
 
 CURVES = "report_curves.png"
@@ -68,9 +68,7 @@ def write_report(run: RunDir, status: str, facts: Sequence[tuple[str, str]] = ()
     config = run.config_path.read_text(encoding="utf-8") if run.config_path.is_file() else ""
     page = render(run.path.name, status, facts, records[-1] if records else None, curves, pictures, config,
                   refresh=REFRESH_S if running else None)
-    tmp = run.report_path.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, run.report_path)  # a reader never sees half a page
+    atomic_write(run.report_path, page.encode("utf-8"))  # a reader never sees half a page
     return run.report_path
 
 

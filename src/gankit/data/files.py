@@ -78,7 +78,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     if not numbered:
         raise GankitError(f"{path}: is empty; expected rows of numbers")
     columns: list[str] = []
-    if not any(_is_number(cell) for cell in numbered[0][1]):
+    if not any(is_number(cell) for cell in numbered[0][1]):
         columns = [cell.strip() for cell in numbered[0][1]]
         numbered = numbered[1:]
         if not numbered:
@@ -101,7 +101,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     return table, columns
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
     try:
         float(cell)
         return True

@@ -13,11 +13,11 @@ files (absolute path, size, mtime) and the settings; ``GANKIT_CACHE=0`` turns th
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import GankitError
+from ..fileio import atomic_write
 from .dataset import DATASETS, RawData
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -228,21 +229,13 @@ def _cache_load(path: Path, num_files: int) -> Decoded | None:
 
 
 def _cache_save(path: Path, decoded: Decoded) -> None:
-    """Write atomically (temp file, fsync, rename): a crash never leaves a half-written entry."""
+    """Write atomically: a crash never leaves a half-written entry."""
+    buffer = io.BytesIO()
+    np.savez(buffer, x=decoded.x, kept=decoded.kept,
+             bad_files=np.array([name for name, _ in decoded.bad], dtype=str),
+             bad_why=np.array([why for _, why in decoded.bad], dtype=str))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, x=decoded.x, kept=decoded.kept,
-                         bad_files=np.array([name for name, _ in decoded.bad], dtype=str),
-                         bad_why=np.array([why for _, why in decoded.bad], dtype=str))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, buffer.getvalue())
     except OSError as e:  # a cache that cannot be written only costs time
         print(f"gankit: warning: could not write the image cache {path} ({e.strerror or e}); set GANKIT_CACHE=0 "
               f"to stop trying", file=sys.stderr)
