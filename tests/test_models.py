@@ -81,3 +81,23 @@ def test_mlp_generates_the_data_shape():
 def test_unknown_family_names_the_known_ones():
     with pytest.raises(GankitError, match="unknown model family 'vae'; expected one of: dcgan, mlp"):
         MODELS.get("vae")
+
+
+def test_minibatch_std_is_the_mean_per_feature_spread_of_the_batch():
+    from gankit.models.mlp import batch_spread
+
+    h = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])
+    expected = (torch.tensor([0.0, 2.0, 4.0]).var(unbiased=False).sqrt() + 0.0) / 2  # feature 2 is constant
+    assert torch.allclose(batch_spread(h), expected.expand(3, 1))
+    assert torch.equal(batch_spread(torch.ones(5, 3)), torch.zeros(5, 1))
+
+
+def test_minibatch_std_lets_D_tell_a_collapsed_batch_from_a_varied_one():
+    torch.manual_seed(0)
+    G, D = MODELS.get("mlp")(ModelConfig(d_hidden=8, minibatch_std=True), (2,), 0, "none")
+    varied = torch.randn(6, 2)
+    collapsed = varied[:1].expand(6, 2)
+    # The same sample scores differently depending on the company it keeps: D sees the batch's spread.
+    assert D(varied)[0] != D(collapsed)[0]
+    plain = MODELS.get("mlp")(ModelConfig(d_hidden=8), (2,), 0, "none")[1]
+    assert plain(varied)[0] == plain(collapsed)[0]

@@ -178,3 +178,32 @@ def test_conditional_model_follows_the_requested_label(tmp_path):
     assert xb.mean() > 1 and xa.mean() < -1
     with pytest.raises(GankitError, match="unknown label 'c'"):
         gankit.sample(tmp_path, 5, label="c")
+
+
+def test_ema_follows_G_as_a_moving_average_and_is_what_samples_come_from(tmp_path):
+    from gankit.trainer import make_ema, update_ema
+
+    G = nn.Linear(2, 2)
+    ema = make_ema(G)
+    before = ema.weight.clone()
+    with torch.no_grad():
+        G.weight.add_(1.0)
+    update_ema(ema, G, 0.9)
+    assert torch.allclose(ema.weight, 0.9 * before + 0.1 * G.weight)
+    assert not any(p.requires_grad for p in ema.parameters())
+
+    config = tiny_config("train.ema=0.9")
+    result = gankit.train(config, run_dir=tmp_path / "run", progress=False)
+    tensors = checkpoint_tensors(tmp_path / "run")
+    assert not torch.equal(tensors["G_ema.net.0.weight"], tensors["G.net.0.weight"])
+    G_loaded = gankit.load_generator(tmp_path / "run")[0]
+    assert torch.equal(G_loaded.net[0].weight, tensors["G_ema.net.0.weight"])
+    assert result.trainer.sampling_G is result.trainer.G_ema
+
+
+def test_resume_with_ema_matches_uninterrupted(tmp_path):
+    config = tiny_config("train.ema=0.95", "train.checkpoint_every=7")
+    gankit.train(config, run_dir=tmp_path / "full", progress=False)
+    gankit.train(config, run_dir=tmp_path / "part", progress=False, callbacks=[StopAt(9)])
+    gankit.train(run_dir=tmp_path / "part", resume=True, progress=False)
+    assert_same_tensors(checkpoint_tensors(tmp_path / "full"), checkpoint_tensors(tmp_path / "part"))

@@ -138,7 +138,8 @@ def _as_config(config: Config | str | Path | None) -> Config:
 
 
 def load_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
-    """G from a run folder's latest checkpoint (safetensors + JSON only): (G, metadata, shift, scale)."""
+    """G (its moving average when the run kept one) from a run folder's latest checkpoint, from safetensors and
+    JSON only: (G, metadata, shift, scale)."""
     run = RunDir(Path(run_dir))
     config = run.config()
     tensors, meta = load_checkpoint(run.checkpoint, prefix="")
@@ -148,7 +149,7 @@ def load_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any], torc
                           f"(tensors named G.*) into your own module")
     G, _ = MODELS.get(model["family"])(config.model, tuple(model["shape"]), model["num_classes"],
                                         model["out_activation"])
-    G.load_state_dict(unprefixed("G", tensors))
+    G.load_state_dict(unprefixed("G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", tensors))
     return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 

@@ -122,11 +122,12 @@ class SamplePlotter(Callback):
     def plot(self, trainer) -> None:
         from .plots import plot_samples
 
-        was_training = trainer.G.training
-        trainer.G.eval()
+        G = trainer.sampling_G
+        was_training = G.training
+        G.eval()
         with torch.no_grad():
-            fake = trainer.data.to_raw(trainer.G(self.z, self.labels)).cpu()
-        trainer.G.train(was_training)
+            fake = trainer.data.to_raw(G(self.z, self.labels)).cpu()
+        G.train(was_training)
         path = self.run.picture_path(trainer.step)
         plot_samples(self.real.numpy(), fake.numpy(), path, title=f"{trainer.data.name}, step {trainer.step}")
 
@@ -171,7 +172,7 @@ class ImageGrids(Callback):
             save_gif(frames, self.run.samples / PROGRESS_GIF, durations)
 
     def draw(self, trainer) -> None:
-        grid = generator_grid(trainer.G, self.z, self.y, self.class_names, self.value_range)
+        grid = generator_grid(trainer.sampling_G, self.z, self.y, self.class_names, self.value_range)
         grid.save(self.run.picture_path(trainer.step))
 
 

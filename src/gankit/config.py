@@ -45,6 +45,7 @@ class ModelConfig:
     embed_dim: int = 16  # label embedding size fed to G and D when the data has labels
     conditional: bool = True  # use the data's labels when it has any
     out_activation: str = "auto"  # none | tanh; auto = tanh when the data is scaled to [-1, 1]
+    minibatch_std: bool = False  # MLP D also sees the batch's spread (Karras et al. 2018): a cure for collapse
     d_conditioning: str = "concat"  # convolutional D: concat (label maps on the input) | projection (Miyato 2018)
     d_norm: str = "auto"  # convolutional D: batch | none; auto = none for wgan-gp (its penalty is per sample)
 
@@ -66,6 +67,7 @@ class TrainConfig:
     d_lr: float = 2e-4  # D's learning rate
     g_betas: tuple[float, float] = (0.5, 0.999)  # G's Adam betas (beta1 = 0.5 as in DCGAN)
     d_betas: tuple[float, float] = (0.5, 0.999)  # D's Adam betas
+    ema: float = 0.0  # decay of an exponential moving average of G's weights, used for samples; 0 = off
     log_every: int = 100  # steps between metrics.jsonl lines (the only host sync in the loop)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     plot_every: int = 0  # steps between pictures (1-D/2-D plots, image grids); 0 = four times per run
@@ -236,6 +238,9 @@ def validate(config: Config, source: str = "config") -> None:
             raise GankitError(f"{source}: {key} = {list(flat[key])!r}: expected two numbers in [0, 1)")
     if config.data.name == "file" and not config.data.path:
         raise GankitError(f"{source}: data.path is empty: data.name = \"file\" needs the path of a .npy or .csv file")
+    if not 0 <= config.train.ema < 1:
+        raise GankitError(f"{source}: train.ema = {config.train.ema!r}: expected 0 (off) or a decay in (0, 1), "
+                          f"e.g. 0.999")
     if config.data.channels not in (0, 1, 3):
         raise GankitError(f"{source}: data.channels = {config.data.channels}: expected 0 (as they come), 1 or 3")
     device = config.train.device

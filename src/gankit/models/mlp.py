@@ -53,18 +53,35 @@ class MLPGenerator(_Conditioned):
 
 
 class MLPDiscriminator(_Conditioned):
-    def __init__(self, in_dim: int, hidden: int = 128, depth: int = 2, num_classes: int = 0, embed_dim: int = 16):
+    def __init__(self, in_dim: int, hidden: int = 128, depth: int = 2, num_classes: int = 0, embed_dim: int = 16,
+                 minibatch_std: bool = False):
         super().__init__(num_classes, embed_dim)
-        self.net = _stack(in_dim + (embed_dim if num_classes else 0), hidden, depth, 1,
-                          lambda: nn.LeakyReLU(0.2))
+        body = _stack(in_dim + (embed_dim if num_classes else 0), hidden, depth, 1, lambda: nn.LeakyReLU(0.2))
+        self.body = body[:-1]  # everything up to the last hidden features
+        self.minibatch_std = minibatch_std
+        last = body[-1]
+        self.head = nn.Linear(last.in_features + int(minibatch_std), 1)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, in_dim] -> [B]
-        return self.net(self._with_label(x.flatten(1), y)).squeeze(1)
+        h = self.body(self._with_label(x.flatten(1), y))  # [B, hidden]
+        if self.minibatch_std:
+            h = torch.cat([h, batch_spread(h)], dim=1)  # [B, hidden + 1]
+        return self.head(h).squeeze(1)
+
+
+def batch_spread(h: Tensor) -> Tensor:
+    """The batch's mean per-feature standard deviation, as one more feature of every sample: [B, F] -> [B, 1].
+
+    Minibatch standard deviation (Karras et al. 2018, "Progressive Growing of GANs", section 3): D
+    sees how varied the batch is, so a generator that collapses onto few outputs is easy to reject.
+    """
+    spread = h.std(dim=0, unbiased=False).mean()  # over the batch, then over features
+    return spread.expand(h.shape[0], 1)
 
 
 @MODELS.register("mlp")
 def build_mlp(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation: str):
     features = math.prod(shape)
     G = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation)
-    D = MLPDiscriminator(features, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim)
+    D = MLPDiscriminator(features, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim, cfg.minibatch_std)
     return G, D
