@@ -88,8 +88,11 @@ def test_minibatch_std_is_the_mean_per_feature_spread_of_the_batch():
 
     h = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])
     expected = (torch.tensor([0.0, 2.0, 4.0]).var(unbiased=False).sqrt() + 0.0) / 2  # feature 2 is constant
-    assert torch.allclose(batch_spread(h), expected.expand(3, 1))
-    assert torch.equal(batch_spread(torch.ones(5, 3)), torch.zeros(5, 1))
+    assert torch.allclose(batch_spread(h), expected.expand(3, 1), atol=1e-4)
+    collapsed = torch.ones(5, 3, requires_grad=True)
+    assert torch.allclose(batch_spread(collapsed), torch.zeros(5, 1), atol=1e-3)
+    batch_spread(collapsed).sum().backward()
+    assert torch.isfinite(collapsed.grad).all()  # a fully collapsed batch must not poison D with NaN
 
 
 def test_minibatch_std_lets_D_tell_a_collapsed_batch_from_a_varied_one():

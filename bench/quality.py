@@ -1,0 +1,188 @@
+"""Quality benchmark of the built-in recipes: train each, sample it, score the samples.
+
+    .venv/bin/python bench/quality.py                          # gauss1d, ring8, grid25; seed 0
+    .venv/bin/python bench/quality.py --sets ring8 --seeds 0,1,2,3,4
+    .venv/bin/python bench/quality.py --quick                  # a smoke check with few steps
+
+Each recipe (src/gankit/configs/<set>.toml) is trained with the public API into a temporary folder,
+then scored on samples exactly as the generator gives them: z from N(0, I) as in training, no
+truncation, no rejection, the final checkpoint. Figures:
+
+- gauss1d: mean and std of 10,000 samples (bar: |mean| < 0.01, std within 5% of 0.1).
+- ring8, grid25: of 2,500 samples, the share that are "high quality" (within 3 std of their nearest
+  mode), the modes covered (nearest mode of at least one high-quality sample) and the KL divergence
+  of the high-quality samples' histogram over modes from the uniform one (bar for ring8: all 8
+  modes covered and at least 60% high quality).
+
+This prints numbers; it is not a test. Wall times include building the models, writing checkpoints
+and plots; they do not include the interpreter's start-up and `import torch` (printed once at the
+top). It prints one line per set and seed, a mean per set, then one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import time
+
+T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import gankit  # noqa: E402
+
+T_IMPORTED = time.perf_counter()
+
+SETS = ("gauss1d", "ring8", "grid25")
+N_SAMPLES = {"gauss1d": 10_000, "ring8": 2_500, "grid25": 2_500}
+WALL_BAR_S = {"gauss1d": 60.0, "ring8": 180.0}  # training time allowed on a 2-core CPU
+QUICK_STEPS = 200
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+
+def mode_scores(samples: np.ndarray, modes: np.ndarray, mode_std: float, n_std: float = 3.0,
+                eps: float = 1e-10) -> dict:
+    """Score samples [N, F] of a mixture with known centres ``modes`` [M, F] and spread ``mode_std``.
+
+    A sample is high quality when it lies within ``n_std`` standard deviations (Euclidean distance)
+    of its nearest mode; a mode is covered when it is the nearest mode of at least one high-quality
+    sample. ``kl`` is KL(p || uniform) = sum_i p_i log(M p_i), where p is the histogram of the
+    high-quality samples over the modes: 0 when they are spread evenly, log(M) when all sit on one
+    mode. A mode with no high-quality sample gets p_i = eps (a term of ~0) so that the log is
+    finite. ``kl`` is None when no sample is high quality.
+    """
+    dist = np.linalg.norm(samples[:, None, :] - modes[None, :, :], axis=2)  # [N, M]
+    nearest = dist.argmin(axis=1)  # [N]
+    high = dist[np.arange(len(samples)), nearest] <= n_std * mode_std  # [N]
+    counts = np.bincount(nearest[high], minlength=len(modes))  # [M]
+    kl = None
+    if counts.sum() > 0:
+        p = counts / counts.sum()
+        p = np.where(counts > 0, p, eps)
+        kl = float(np.sum(p * np.log(p * len(modes))))
+    return {
+        "high_quality": float(high.mean()),
+        "modes_covered": int((counts > 0).sum()),
+        "modes": len(modes),
+        "kl": kl,
+    }
+
+
+def gauss_scores(samples: np.ndarray) -> dict:
+    return {"mean": float(samples.mean()), "std": float(samples.std())}
+
+
+def passes(name: str, s: dict) -> bool | None:
+    """Whether a run meets its set's bar (None: no bar yet)."""
+    if name == "gauss1d":
+        quality = abs(s["mean"]) < 0.01 and 0.095 <= s["std"] <= 0.105
+    elif name == "ring8":
+        quality = s["modes_covered"] == s["modes"] and s["high_quality"] >= 0.60
+    else:
+        return None
+    return quality and s["train_s"] < WALL_BAR_S[name]
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+def run_one(name: str, seed: int, quick: bool, overrides: list[str], keep: Path | None) -> dict:
+    config = gankit.load_config(gankit.recipe(name), [f"seed={seed}", *overrides])
+    if quick:
+        config = gankit.load_config(base=config, overrides=[f"train.steps={min(QUICK_STEPS, config.train.steps)}"])
+    with tempfile.TemporaryDirectory(prefix=f"gankit-bench-{name}-") as tmp:
+        run_dir = (keep / f"{name}-seed{seed}") if keep else Path(tmp) / "run"
+        t0 = time.perf_counter()
+        result = gankit.train(config, run_dir=run_dir, progress=False)
+        train_s = time.perf_counter() - t0
+        x, _ = gankit.sample(result.run_dir, N_SAMPLES[name], seed=seed)
+    data = gankit.load_data(config.data, config.seed)
+    if name == "gauss1d":
+        scores = gauss_scores(x)
+    else:
+        scores = mode_scores(x, data.modes.numpy(), data.mode_std)
+    scores.update(set=name, seed=seed, steps=result.step, train_s=train_s,
+                  steps_per_s=result.step / train_s, n=len(x))
+    scores["pass"] = passes(name, scores)
+    return scores
+
+
+def line(s: dict) -> str:
+    head = f"{s['set']:<8} seed {s['seed']:<3}"
+    if s["set"] == "gauss1d":
+        body = f"mean {s['mean']:+.4f}  std {s['std']:.4f}"
+    else:
+        kl = "n/a" if s["kl"] is None else f"{s['kl']:.3f}"
+        body = (f"modes {s['modes_covered']:>2}/{s['modes']:<2}  high quality {100 * s['high_quality']:5.1f}%  "
+                f"KL {kl}")
+    verdict = {True: "PASS", False: "FAIL", None: "(no bar)"}[s["pass"]]
+    return f"{head}  {body}  train {s['train_s']:6.1f} s ({s['steps']} steps, {s['steps_per_s']:.0f}/s)  {verdict}"
+
+
+def mean_line(name: str, runs: list[dict]) -> str:
+    def avg(key):
+        return float(np.mean([r[key] for r in runs]))
+
+    head = f"{name:<8} mean    "
+    if name == "gauss1d":
+        body = f"mean {avg('mean'):+.4f}  std {avg('std'):.4f}"
+    else:
+        kls = [r["kl"] for r in runs if r["kl"] is not None]
+        kl = f"{np.mean(kls):.3f}" if kls else "n/a"
+        body = (f"modes {avg('modes_covered'):4.1f}/{runs[0]['modes']:<2}  high quality "
+                f"{100 * avg('high_quality'):5.1f}%  KL {kl}")
+    n_pass = sum(bool(r["pass"]) for r in runs)
+    verdict = "(no bar)" if runs[0]["pass"] is None else f"{n_pass}/{len(runs)} pass"
+    return f"{head}  {body}  train {avg('train_s'):6.1f} s (max {max(r['train_s'] for r in runs):.1f})  {verdict}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets (default {','.join(SETS)})")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--quick", action="store_true", help=f"train at most {QUICK_STEPS} steps: a smoke check")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: these small MLPs gain little from more, and the "
+                             "machine may be shared)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe key for every set, e.g. --set train.steps=2000 (for tuning)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the run folders under DIR instead of a temporary one")
+    args = parser.parse_args(argv)
+
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = [s for s in sets if s not in SETS]
+    if unknown:
+        parser.error(f"--sets: unknown {', '.join(unknown)}; expected some of {', '.join(SETS)}")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    torch.set_num_threads(args.threads)
+    keep = Path(args.keep) if args.keep else None
+
+    print(f"gankit {gankit.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
+          f"start-up and imports {T_IMPORTED - T_START:.1f} s" + ("; QUICK (not the real figures)" if args.quick else ""),
+          flush=True)
+    results: dict[str, list[dict]] = {}
+    for name in sets:
+        for seed in seeds:
+            r = run_one(name, seed, args.quick, args.overrides, keep)
+            results.setdefault(name, []).append(r)
+            print(line(r), flush=True)
+        if len(seeds) > 1:
+            print(mean_line(name, results[name]), flush=True)
+    print(json.dumps({"quick": args.quick, "threads": torch.get_num_threads(), "overrides": args.overrides,
+                      "startup_s": round(T_IMPORTED - T_START, 2), "results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
