@@ -20,6 +20,17 @@ def tiny_config(*overrides: str) -> Config:
     return apply_overrides(Config(), base + list(overrides))
 
 
+class StopAt:
+    """A callback that asks the trainer to stop (and checkpoint) after a given step, as Ctrl-C would."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, trainer):
+        if trainer.step == self.step:
+            trainer.request_stop()
+
+
 @pytest.fixture
 def tiny():
     return tiny_config

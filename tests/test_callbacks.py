@@ -11,16 +11,7 @@ from PIL import Image
 import gankit
 from gankit.errors import GankitError
 
-from conftest import tiny_config
-
-
-class StopAt:
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer):
-        if trainer.step == self.step:
-            trainer.request_stop()
+from conftest import StopAt, tiny_config
 
 
 def digits_config(*overrides: str):

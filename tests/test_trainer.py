@@ -12,7 +12,7 @@ import gankit
 from gankit.checkpoint import load_checkpoint, read_meta
 from gankit.errors import GankitError, TrainingDiverged
 
-from conftest import tiny_config
+from conftest import StopAt, tiny_config
 
 
 def checkpoint_tensors(run_dir):
@@ -23,15 +23,6 @@ def assert_same_tensors(a: dict, b: dict):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), f"tensor {k} differs"
-
-
-class StopAt:
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, trainer):
-        if trainer.step == self.step:
-            trainer.request_stop()
 
 
 def test_same_seed_gives_bit_identical_checkpoints(tmp_path):
