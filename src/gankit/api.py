@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,11 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .callbacks import ImageGrids, MetricsWriter, Progress, ReportWriter, SamplePlotter, TensorBoardLogger
+from .callbacks import Evaluate, ImageGrids, MetricsWriter, Progress, ReportWriter, SamplePlotter, TensorBoardLogger
 from .checkpoint import load_checkpoint, unprefixed
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
 from .errors import GankitError
+from .fileio import atomic_write
+from .metrics import Evaluator, best_key
 from .models import MODELS
 from .runs import RunDir, create_run, default_run_path, open_run
 from .sampling import MINMAX_RANGE, to_pixels
@@ -102,6 +106,11 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         torch.manual_seed(config.seed)  # the user's modules are already initialised; seed the rest of the run
         info = {"family": "custom"}
 
+    evaluator, best = None, None
+    if config.eval.every:  # made before the run folder, so a bad eval setting stops the run before any file
+        evaluator = Evaluator(data, config.eval, n_real=config.eval.n, seed=config.seed)
+        best = best_key(config.eval.best, evaluator.names)
+
     if not resume:
         run = create_run(run.path, config)
     else:
@@ -110,11 +119,13 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
     if resume:
         trainer.load_checkpoint(run.checkpoint)
+    writer = MetricsWriter(run, trainer.step if resume else None)
+    evaluation = ([Evaluate(run, evaluator, writer, config.eval.every, config.eval.n, best, seed=config.seed)]
+                  if evaluator is not None else [])
     # In call order: pictures before TensorBoard (which logs them) and the report (which shows them) last.
-    trainer.callbacks = [MetricsWriter(run, trainer.step if resume else None),
-                         *([Progress(config.train.steps)] if progress else []),
-                         *picture_callbacks(run, data, plot_every, config.seed), *tensorboard, *callbacks,
-                         ReportWriter(run, plot_every)]
+    trainer.callbacks = [writer, *([Progress(config.train.steps)] if progress else []),
+                         *evaluation, *picture_callbacks(run, data, plot_every, config.seed), *tensorboard,
+                         *callbacks, ReportWriter(run, plot_every)]
     record = trainer.fit()
     return TrainResult(run.path, trainer.step, trainer.stop_reason or "finished", record, trainer)
 
@@ -137,44 +148,46 @@ def _as_config(config: Config | str | Path | None) -> Config:
     return load_config(path if path.suffix == ".toml" or path.exists() else recipe(str(config)))
 
 
-def load_generator(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
-    """G (its moving average when the run kept one) from a run folder's latest checkpoint, from safetensors and
-    JSON only: (G, metadata, shift, scale)."""
+def load_generator(run_dir: str | Path, checkpoint: str = "latest"
+                   ) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
+    """G (its moving average when the run kept one) from a run folder's ``latest`` or ``best`` checkpoint, from
+    safetensors and JSON only: (G, metadata, shift, scale)."""
     run = RunDir(Path(run_dir))
     config = run.config()
-    tensors, meta = load_checkpoint(run.checkpoint, prefix="")
+    tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
     model = meta["model"]
     if model["family"] == "custom":
         raise GankitError(f"{run.path}: this run trained a custom generator; load its weights "
                           f"(tensors named G.*) into your own module")
     G, _ = MODELS.get(model["family"])(config.model, tuple(model["shape"]), model["num_classes"],
                                         model["out_activation"])
-    G.load_state_dict(unprefixed("G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G", tensors))
+    meta["generator"] = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"
+    G.load_state_dict(unprefixed(meta["generator"], tensors))
     return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 
 @torch.no_grad()
 def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
-           batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray | None]:
+           batch_size: int = 8192, checkpoint: str = "latest") -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` samples in the data's own units, and their class indices for a conditional model.
 
     The same ``seed`` gives the same samples. ``label`` (name or index) fixes the class; otherwise
     classes are drawn with the training data's frequencies.
     """
-    G, meta, shift, scale = load_generator(run_dir)
+    G, meta, shift, scale = load_generator(run_dir, checkpoint)
     out, y = _generate(G, meta, n, seed, label, batch_size)
     return (out * scale + shift).numpy(), y  # [n, *shape]
 
 
 @torch.no_grad()
 def sample_images(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
-                  batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray | None]:
+                  batch_size: int = 8192, checkpoint: str = "latest") -> tuple[np.ndarray, np.ndarray | None]:
     """The samples of ``sample`` (same seed, same samples) as uint8 pixels [n, H, W, C], for image runs.
 
     Minmax-normalised data (every built-in image set) maps its full value range to 0..255 (see
     ``gankit.sampling``); data normalised otherwise is stretched from the batch's own min..max.
     """
-    G, meta, _, _ = load_generator(run_dir)
+    G, meta, _, _ = load_generator(run_dir, checkpoint)
     if len(meta["model"]["shape"]) != 3:
         raise GankitError(f"{run_dir}: this run's samples are rows of {math.prod(meta['model']['shape'])} values, "
                           f"not images; write them to a .npy or .csv file")
@@ -202,3 +215,86 @@ def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str 
     out = torch.cat([G(z[i:i + batch_size], None if y is None else y[i:i + batch_size])
                      for i in range(0, n, batch_size)])  # [n, *shape]
     return out, (None if y is None else y.numpy())
+
+
+def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: int = 0, features: str | None = None,
+             checkpoint: str = "latest", inception_weights: str = "", write: bool = True) -> dict[str, Any]:
+    """Metrics of a run's generator: ``n`` generated samples against up to ``n`` of its training data's.
+
+    ``features``/``metrics`` default to the run's ``eval`` settings (auto: the data's bundled classifier
+    for Fashion-MNIST and digits, Inception for other images when its weights are given, else the
+    values). The result, with how it was computed, is written to ``RUN/eval.json``.
+    """
+    run = open_run(run_dir)
+    config = run.config()
+    if n <= 0:
+        raise GankitError(f"--n {n}: expected a positive number of samples")
+    settings = replace(config.eval, metrics=metrics, features=features or config.eval.features,
+                       inception_weights=inception_weights or config.eval.inception_weights)
+    data = load_data(config.data, config.seed)
+    G, meta, _, _ = load_generator(run.path, checkpoint)
+    evaluator = Evaluator(data, settings, n_real=n, seed=seed)
+    conditional = meta["model"]["num_classes"] > 0
+    fake = evaluator.generate(G, meta["model"]["z_dim"], n, conditional, seed=seed)
+    result = {"run": str(run.path), "step": meta["step"], "checkpoint": checkpoint, "generator": meta["generator"],
+              **evaluator.evaluate(fake)}
+    result["how"]["real"] = f"{data.name} ({config.data.split} split)" if data.is_image else data.name
+    if write:
+        atomic_write(run.eval_path, (json.dumps(result, indent=2) + "\n").encode())
+    return result
+
+
+def compare(real: str | Path, fake: str | Path, features: str = "auto", metrics: str = "auto",
+            seed: int = 0, inception_weights: str = "") -> dict[str, Any]:
+    """Metrics of the samples in ``fake`` against those in ``real``, with no run: .npy/.csv files (rows, or
+    .npy images [N, H, W] / [N, C, H, W]) or image folders. Images are scaled to [0, 1] (from 0..255)."""
+    from .metrics import compare as compare_sets
+    from .metrics.evaluate import INCEPTION_HINT
+
+    x_real, x_fake = read_samples(real, "--real"), read_samples(fake, "--fake")
+    if x_real.shape[1:] != x_fake.shape[1:]:
+        raise GankitError(f"--real {real} holds samples of shape {list(x_real.shape[1:])}, --fake {fake} of shape "
+                          f"{list(x_fake.shape[1:])}; expected the same")
+    is_image = x_real.dim() == 4
+    if features == "auto":
+        features = "inception" if is_image and (inception_weights or os.environ.get("GANKIT_INCEPTION_WEIGHTS")) \
+            else "raw"
+    result = compare_sets(x_real, x_fake, features, metrics, seed=seed, weights=inception_weights)
+    result["how"].update(real=str(real), fake=str(fake))
+    if is_image and features == "raw":
+        result["how"]["note"] = f"features are raw pixel values, not Inception's: {INCEPTION_HINT}"
+    return result
+
+
+def read_samples(path: str | Path, flag: str) -> torch.Tensor:
+    """Samples from a .npy/.csv file (rows, or .npy images) or an image folder; images in [0, 1]."""
+    from .config import DataConfig
+    from .data.dataset import DATASETS
+
+    path = Path(path)
+    if path.is_dir():
+        x = DATASETS.get("images")(DataConfig(name="images", path=str(path)), 0).x / 255.0
+    elif path.suffix.lower() == ".csv":
+        x = DATASETS.get("file")(DataConfig(name="file", path=str(path)), 0).x
+    elif path.suffix.lower() == ".npy":
+        if not path.is_file():
+            raise GankitError(f"{flag} {path}: file not found")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise GankitError(f"{flag} {path}: not a readable .npy array ({str(e).splitlines()[0]})") from None
+        if array.ndim not in (2, 3, 4) or not np.issubdtype(array.dtype, np.number):
+            raise GankitError(f"{flag} {path}: holds {array.dtype} of shape {list(array.shape)}; expected numbers as "
+                              f"rows [N, F] or images [N, H, W] / [N, C, H, W] / [N, H, W, C]")
+        x = torch.from_numpy(array.astype(np.float32))
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        if x.dim() == 4 and x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
+            x = x.permute(0, 3, 1, 2).contiguous()  # [N, H, W, C] -> [N, C, H, W]
+        if x.dim() == 4 and (array.dtype == np.uint8 or float(x.max()) > 1.0):
+            x = x / 255.0
+    else:
+        raise GankitError(f"{flag} {path}: expected a .npy or .csv file, or a folder of images")
+    if len(x) < 2:
+        raise GankitError(f"{flag} {path}: holds {len(x)} sample(s); the metrics need at least 2 (better thousands)")
+    return x

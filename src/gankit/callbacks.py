@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checkpoint import read_meta
 from .config import to_toml
 from .errors import GankitError
+from .metrics import Evaluator, is_better
 from .report import PROGRESS_GIF, REFRESH_S, write_report
 from .runs import MetricsLog, RunDir
 from .sampling import MINMAX_RANGE, fixed_batch, generator_grid, read_frames, save_gif
@@ -86,6 +88,52 @@ class MetricsWriter(Callback):
 
     def on_train_end(self, trainer) -> None:
         self.log.close()
+
+
+class Evaluate(Callback):
+    """Every ``every`` steps and at the end: metrics of ``n`` samples from a fixed noise batch, appended to
+    ``metrics.jsonl`` as ``{"step", "eval": {...}}``; the checkpoint with the best ``best`` value so far is
+    kept as ``checkpoints/best.safetensors`` (its metadata holds the evaluation)."""
+
+    def __init__(self, run: RunDir, evaluator: Evaluator, writer: MetricsWriter, every: int, n: int,
+                 best: str | None, seed: int = 0, stream=None):
+        self.run, self.evaluator, self.writer = run, evaluator, writer
+        self.every, self.n, self.best, self.seed = every, n, best, seed
+        self.stream = stream or sys.stderr
+        self.best_value: float | None = None
+        self.last_step: int | None = None
+
+    def on_train_start(self, trainer) -> None:
+        if self.best and self.run.best_checkpoint.is_file():  # a resumed run competes with its own best
+            self.best_value = read_meta(self.run.best_checkpoint).get("eval", {}).get(self.best)
+
+    def on_step_end(self, trainer) -> None:
+        if trainer.step % self.every == 0:
+            self.evaluate(trainer)
+
+    def on_train_end(self, trainer) -> None:
+        if self.last_step != trainer.step and trainer.stop_reason != "diverged" and trainer.step > 0:
+            self.evaluate(trainer)
+
+    def evaluate(self, trainer) -> dict[str, Any]:
+        fake = self.evaluator.generate(trainer.sampling_G, trainer.z_dim, self.n, trainer.conditional, self.seed)
+        result = self.evaluator.evaluate(fake)
+        metrics = result["metrics"]
+        how = result["how"]
+        record = {"step": trainer.step, "eval": metrics, "features": how["features"], "n_real": how["n_real"],
+                  "n_fake": how["n_fake"], "seconds": result["seconds"]}
+        self.last_step = trainer.step
+        if self.best and is_better(self.best, metrics.get(self.best), self.best_value):
+            self.best_value = metrics[self.best]
+            trainer.save_checkpoint(self.run.best_checkpoint, extra={"eval": metrics, "eval_how": how})
+            record["best"] = self.best
+        self.writer.log.write(record)
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+        from tqdm import tqdm  # writes above a progress bar, if one is showing
+
+        tqdm.write(f"eval step {trainer.step}: {shown} ({how['features']} features, {result['seconds']:.1f} s)"
+                   + ("  [best]" if "best" in record else ""), file=self.stream)
+        return record
 
 
 def picture_step(trainer, every: int, end: bool = False) -> bool:

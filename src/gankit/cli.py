@@ -7,6 +7,7 @@ exits with 130 after saving its checkpoint.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .api import recipe, sample, sample_images, train
+from .api import compare, evaluate, recipe, sample, sample_images, train
 from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config
 from .data.dataset import DATASETS
@@ -65,11 +66,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same samples (default 0)")
     p.add_argument("--label", help="class name or index, for conditional runs")
+    p.add_argument("--checkpoint", default="latest", choices=("latest", "best"),
+                   help="latest, or best (by eval.best, when metrics ran during training)")
     p.add_argument("--out", required=True,
                    help="output: a .npy or .csv file (values in the data's units; images as rows of pixels, "
                         "except in a .npy without labels), "
                         "a .png file (a grid of the images), or a folder, DIR/ or an existing one (one PNG per image)")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("eval", help="metrics of a run's generator (FID, KID, precision/recall, modes...), or of "
+                                    "two sets of samples with --real and --fake; prints JSON")
+    p.add_argument("run_dir", nargs="?", help="run folder written by gankit train (the result goes to RUN/eval.json)")
+    p.add_argument("--real", metavar="PATH", help="real samples: .npy/.csv file or image folder (with --fake, no run)")
+    p.add_argument("--fake", metavar="PATH", help="generated samples: .npy/.csv file or image folder")
+    p.add_argument("--metrics", default="auto",
+                   help="comma-separated: fid,kid,is,pr,dc,modes,classes,columns (default: all the data allows)")
+    p.add_argument("--features", help="raw, digits, fashion-mnist, inception or a registered extractor "
+                                      "(default: the data's classifier, else Inception if its weights are set, "
+                                      "else raw)")
+    p.add_argument("--n", type=int, default=10_000, help="generated (and at most as many real) samples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the noise, the real subset and KID's subsets (default 0)")
+    p.add_argument("--checkpoint", default="latest", choices=("latest", "best"), help="which checkpoint of the run")
+    p.add_argument("--inception-weights", default="", metavar="FILE",
+                   help="pt_inception-2015-12-05-6726825d.pth (else $GANKIT_INCEPTION_WEIGHTS)")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="train a conditional image GAN on Fashion-MNIST (under 10 minutes on 2 CPU "
                                     "cores) and show where the results are")
@@ -150,7 +171,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".npy", ".csv"):
         raise GankitError(f"--out {out}: expected a .npy, .csv or .png file name, or a folder (DIR/) for one PNG "
                           f"per image")
-    x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label)
+    x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label, checkpoint=args.checkpoint)
     run = RunDir(Path(args.run_dir))
     data = read_meta(run.checkpoint)["data"]
     if x.ndim > 2 and (out.suffix.lower() == ".csv" or y is not None):
@@ -173,7 +194,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def _sample_pictures(args: argparse.Namespace, out: Path, to_folder: bool) -> int:
     """A grid of the images in one PNG, or one PNG per image (at its own size) in a folder."""
-    pixels, y = sample_images(args.run_dir, args.n, seed=args.seed, label=args.label)  # [n, H, W, C]
+    pixels, y = sample_images(args.run_dir, args.n, seed=args.seed, label=args.label,
+                              checkpoint=args.checkpoint)  # [n, H, W, C]
     if not to_folder:
         out.parent.mkdir(parents=True, exist_ok=True)
         image_grid(pixels, nrow=math.ceil(math.sqrt(len(pixels)))).save(out)
@@ -186,6 +208,27 @@ def _sample_pictures(args: argparse.Namespace, out: Path, to_folder: bool) -> in
         label = "" if y is None else "_" + re.sub(r"[^\w.-]+", "_", names[y[i]])  # 00012_7.png, 00013_cat.png
         to_image(image).save(out / f"{i:0{width}d}{label}.png")
     print(f"wrote {len(pixels)} samples as PNG files to {out}{os.sep}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if (args.real is None) != (args.fake is None):
+        raise GankitError("--real and --fake go together: give both (two sample sets), or neither (a run folder)")
+    if args.real is not None:
+        if args.run_dir:
+            raise GankitError(f"give a run folder or --real/--fake, not both (got {args.run_dir})")
+        result = compare(args.real, args.fake, features=args.features or "auto", metrics=args.metrics,
+                         seed=args.seed, inception_weights=args.inception_weights)
+    elif args.run_dir:
+        result = evaluate(args.run_dir, metrics=args.metrics, n=args.n, seed=args.seed, features=args.features,
+                          checkpoint=args.checkpoint, inception_weights=args.inception_weights)
+    else:
+        raise GankitError("nothing to evaluate: give a run folder, or --real PATH --fake PATH")
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
     return 0
 
 

@@ -76,6 +76,16 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    every: int = 0  # steps between evaluations during training (and one at the end); 0 = off
+    n: int = 2000  # generated samples per evaluation during training (gankit eval: --n, default 10,000)
+    metrics: str = "auto"  # comma-separated: fid,kid,is,pr,dc,modes,classes,columns; auto = all the data allows
+    features: str = "auto"  # raw | digits | fashion-mnist | inception | a registered one; auto = the data's classifier
+    best: str = "auto"  # metric that picks checkpoints/best.safetensors, e.g. fid, coverage; auto = fid; none = off
+    inception_weights: str = ""  # pt_inception-2015-12-05-6726825d.pth, for FID comparable with papers (or env)
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = 0  # seeds data generation, initialisation, noise and batching
     name: str = ""  # run name; "" = the data set's name
@@ -84,6 +94,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
     def run_name(self) -> str:
@@ -105,8 +116,8 @@ CHOICES = {
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
-            "loss.clip"}
-NON_NEGATIVE = {"seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
+            "loss.clip", "eval.n"}
+NON_NEGATIVE = {"eval.every", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -302,5 +313,5 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "load_config", "apply_overrides",
+__all__ = ["Config", "DataConfig", "EvalConfig", "ModelConfig", "LossConfig", "TrainConfig", "load_config", "apply_overrides",
            "from_dict", "to_dict", "to_toml", "save_config", "replace"]

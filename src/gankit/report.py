@@ -17,6 +17,11 @@ from .fileio import atomic_write
 from .runs import RunDir
 
 CURVES = "report_curves.png"
+EVAL_CURVES = "report_eval.png"
+# Panels of the evaluation picture: (result keys, title); a panel shows the keys the run computed.
+EVAL_PANELS = ((("fid",), "Fréchet distance"), (("kid_mean",), "kernel distance"),
+               (("precision", "recall", "coverage", "class_accuracy", "high_quality"), "share"),
+               (("modes_covered", "classes_covered"), "modes covered"))
 PROGRESS_GIF = "progress.gif"  # in samples/
 REFRESH_S = 30  # a report of a running training reloads itself this often
 
@@ -63,19 +68,24 @@ def write_report(run: RunDir, status: str, facts: Sequence[tuple[str, str]] = ()
     listed under it. A ``running`` report reloads itself every ``REFRESH_S`` seconds.
     """
     records = run.read_metrics()
-    curves = write_curves(run.path, records)
+    training = [r for r in records if "eval" not in r]
+    evaluations = [r for r in records if "eval" in r]
+    curves = write_curves(run.path, training, evaluations)
     pictures = latest_pictures(run)
     config = run.config_path.read_text(encoding="utf-8") if run.config_path.is_file() else ""
-    page = render(run.path.name, status, facts, records[-1] if records else None, curves, pictures, config,
-                  refresh=REFRESH_S if running else None)
+    page = render(run.path.name, status, facts, training[-1] if training else None, curves, pictures, config,
+                  refresh=REFRESH_S if running else None, evaluation=evaluations[-1] if evaluations else None)
     atomic_write(run.report_path, page.encode("utf-8"))  # a reader never sees half a page
     return run.report_path
 
 
-def write_curves(folder: Path, records: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """The loss and D-output curves as one PNG in ``folder``; returns [(file name, caption)], or [] with no records."""
+def write_curves(folder: Path, records: list[dict[str, Any]],
+                 evaluations: Sequence[dict[str, Any]] = ()) -> list[tuple[str, str]]:
+    """The loss and D-output curves as one PNG in ``folder``, and the evaluation curves as another; returns
+    [(file name, caption)], or [] with no records."""
+    out = write_eval_curves(folder, evaluations)
     if not records:
-        return []
+        return out
     from .plots import plot_curves
 
     steps = [r["step"] for r in records]
@@ -91,7 +101,29 @@ def write_curves(folder: Path, records: list[dict[str, Any]]) -> list[tuple[str,
     return [(CURVES, "Left: the losses of D and G, averaged over each logging interval. Right: D's mean "
                      "probability that a real (D(real)) or generated (D(fake)) batch is real. At the equilibrium "
                      "of the original GAN both are 1/2; D(real) near 1 with D(fake) near 0 for long means D is "
-                     "winning.")]
+                     "winning.")] + out
+
+
+def write_eval_curves(folder: Path, evaluations: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The headline metrics over training steps (``EVAL_CURVES``), from the ``eval`` records of metrics.jsonl."""
+    if not evaluations:
+        return []
+    from .plots import plot_curves
+
+    steps = [r["step"] for r in evaluations]
+    panels = []
+    for keys, title in EVAL_PANELS:
+        series = {k: [r["eval"].get(k) if r["eval"].get(k) is not None else float("nan") for r in evaluations]
+                  for k in keys if any(k in r["eval"] for r in evaluations)}
+        if series:
+            panels.append({"series": series, "title": title, "ylabel": title})
+    if not panels:
+        return []
+    plot_curves(steps, panels, folder / EVAL_CURVES)
+    features = evaluations[-1].get("features", "?")
+    return [(EVAL_CURVES, f"Metrics of {evaluations[-1].get('n_fake', '?')} samples from a fixed noise batch at "
+                          f"each evaluation, on {features} features (gankit.metrics). Fréchet and kernel distances: "
+                          f"lower is better; precision, recall, coverage and class accuracy: higher is better.")]
 
 
 def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
@@ -110,7 +142,7 @@ def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
 
 def render(name: str, status: str, facts: Sequence[tuple[str, str]], record: dict[str, Any] | None,
            curves: Sequence[tuple[str, str]], pictures: Sequence[tuple[str, str]], config: str,
-           refresh: int | None = None) -> str:
+           refresh: int | None = None, evaluation: dict[str, Any] | None = None) -> str:
     """The page as a string; every text that comes from the run is escaped."""
     e = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -128,6 +160,12 @@ def render(name: str, status: str, facts: Sequence[tuple[str, str]], record: dic
                      + "".join(f"<td>{e(v)}</td>" for _, v in cells) + "</tr></table>")
     else:
         parts.append("<p>No logged step yet.</p>")
+    if evaluation:
+        values = [(k, v) for k, v in evaluation["eval"].items() if isinstance(v, (int, float))]
+        parts.append(f"<h2>Last evaluation (step {evaluation['step']}, {e(str(evaluation.get('features', '?')))} "
+                     f"features, {evaluation.get('n_fake', '?')} samples)</h2>")
+        parts.append('<table id="evaluation"><tr>' + "".join(f"<th>{e(k)}</th>" for k, _ in values) + "</tr><tr>"
+                     + "".join(f"<td>{v:.4g}</td>" for _, v in values) + "</tr></table>")
     for title, figures in (("Training curves", curves), ("Samples", pictures)):
         if figures:
             parts.append(f"<h2>{title}</h2>")

@@ -2,7 +2,9 @@
 
     RUN/config.toml                 the fully resolved config
     RUN/checkpoints/latest.safetensors
-    RUN/metrics.jsonl               one JSON object per logged step
+    RUN/checkpoints/best.safetensors  the best by eval.best, when metrics run during training
+    RUN/metrics.jsonl               one JSON object per logged step; evaluations as {"step", "eval": {...}}
+    RUN/eval.json                   the last `gankit eval` of the run, with how it was computed
     RUN/samples/step_XXXXXXX.png    pictures from a fixed noise batch: image grids, or real vs generated
                                     for 1-D and 2-D data
     RUN/samples/progress.gif        the image grids as an animation
@@ -34,6 +36,24 @@ class RunDir:
     @property
     def checkpoint(self) -> Path:
         return self.path / "checkpoints" / "latest.safetensors"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "best.safetensors"
+
+    def checkpoint_file(self, which: str = "latest") -> Path:
+        """``latest`` or ``best``, checked to exist."""
+        if which not in ("latest", "best"):
+            raise GankitError(f"--checkpoint {which}: expected latest or best")
+        path = self.checkpoint if which == "latest" else self.best_checkpoint
+        if not path.is_file():
+            hint = " (kept only when metrics run during training: eval.every > 0)" if which == "best" else ""
+            raise GankitError(f"{path}: checkpoint not found{hint}")
+        return path
+
+    @property
+    def eval_path(self) -> Path:
+        return self.path / "eval.json"
 
     @property
     def metrics_path(self) -> Path:

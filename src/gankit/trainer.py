@@ -332,13 +332,16 @@ class Trainer:
         }
         return tensors, meta
 
-    def save_checkpoint(self) -> None:
-        if self.checkpoint_path is None:
+    def save_checkpoint(self, path: str | Path | None = None, extra: dict[str, Any] | None = None) -> None:
+        """Write the state to ``path`` (default: the run's latest checkpoint), with ``extra`` metadata."""
+        target = Path(path) if path is not None else self.checkpoint_path
+        if target is None:
             return
         self._check_finite()  # never store a diverged state
         tensors, meta = self.state()
-        save_checkpoint(self.checkpoint_path, tensors, meta)
-        self.last_checkpoint_step = self.step
+        save_checkpoint(target, tensors, {**meta, **(extra or {})})
+        if path is None:
+            self.last_checkpoint_step = self.step
 
     def load_checkpoint(self, path: str | Path) -> None:
         tensors, meta = load_checkpoint(path)

@@ -1,0 +1,23 @@
+"""Metrics: features -> statistics -> value, under stable result names.
+
+Image metrics on pluggable features (``features.EXTRACTORS``): Fréchet distance (FID on Inception
+features), kernel distance (KID), classifier/Inception score, precision/recall, density/coverage.
+Mode coverage for data with known modes or classes; distribution tests for 1-D and tabular data.
+"""
+
+from .columns import column_scores, correlation_difference, ks_statistic, wasserstein1
+from .evaluate import (HIGHER_IS_BETTER, LOWER_IS_BETTER, RESULT_KEYS, Evaluator, SampleSet, Structure, best_key,
+                       compare, default_features, is_better, parse_metrics)
+from .features import EXTRACTORS, Extractor, get_extractor
+from .frechet import GaussianStats, frechet_distance, gaussian_stats
+from .kernel import kernel_distance, mmd2_unbiased, polynomial_kernel
+from .manifold import density_coverage, knn_radii, precision_recall
+from .modes import class_scores, histogram_kl, mode_scores
+from .scores import classifier_score
+
+__all__ = ["EXTRACTORS", "Evaluator", "Extractor", "GaussianStats", "HIGHER_IS_BETTER", "LOWER_IS_BETTER",
+           "RESULT_KEYS", "SampleSet", "Structure", "best_key", "class_scores", "classifier_score", "column_scores",
+           "compare", "correlation_difference", "default_features", "density_coverage", "frechet_distance",
+           "gaussian_stats", "get_extractor", "histogram_kl", "is_better", "kernel_distance", "knn_radii",
+           "ks_statistic", "mmd2_unbiased", "mode_scores", "parse_metrics", "polynomial_kernel", "precision_recall",
+           "wasserstein1"]

@@ -1,0 +1,193 @@
+"""Evaluation end to end: generators of known quality, metrics during training, the best checkpoint,
+``gankit eval`` on runs and on sample files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import gankit
+from gankit.checkpoint import read_meta
+from gankit.cli import main
+from gankit.config import EvalConfig
+from gankit.errors import GankitError
+from gankit.metrics import Evaluator, SampleSet, best_key
+from gankit.runs import RunDir
+from test_metrics import reference_fid
+
+
+class MixtureG(nn.Module):
+    """A 'generator' of ring8 in the networks' space: noise picks a mode (among ``modes``) and a spread."""
+
+    def __init__(self, data, modes=None):
+        super().__init__()
+        centres = (data.modes - data.shift) / data.scale
+        self.register_buffer("centres", centres if modes is None else centres[modes])
+        self.spread = data.mode_std / float(data.scale.mean())
+        self.w = nn.Parameter(torch.zeros(()))  # a parameter, as a real G has (its device is read)
+
+    def forward(self, z, y=None):
+        index = (z[:, 0].abs() * 1000).long() % len(self.centres)
+        return self.centres[index] + self.spread * z[:, 1:3] + 0 * self.w
+
+
+@pytest.fixture(scope="module")
+def ring8():
+    return gankit.load_data(gankit.load_config(gankit.recipe("ring8")).data, 0)
+
+
+def test_a_perfect_generator_scores_like_the_data(ring8):
+    ev = Evaluator(ring8, EvalConfig(), n_real=2000)
+    assert ev.names == ["fid", "kid", "pr", "dc", "modes", "columns"]
+    fake = ev.generate(MixtureG(ring8), z_dim=4, n=2000, conditional=False, seed=1)
+    m = ev.evaluate(fake)["metrics"]
+    assert m["modes_covered"] == 8 and m["high_quality"] > 0.98 and m["mode_kl"] < 0.01  # 2-D: 1 - exp(-9/2) = 0.989
+    assert m["fid"] < 0.01 and abs(m["kid_mean"]) < 3 * m["kid_std"] + 1e-4
+    assert m["precision"] > 0.9 and m["recall"] > 0.9 and 0.8 < m["density"] < 1.2 and m["coverage"] > 0.9
+    assert m["ks_max"] < 0.06
+
+
+def test_a_collapsed_generator_is_caught(ring8):
+    ev = Evaluator(ring8, EvalConfig(), n_real=2000)
+    m = ev.evaluate(ev.generate(MixtureG(ring8, modes=[2]), z_dim=4, n=2000, conditional=False))["metrics"]
+    assert m["modes_covered"] == 1 and m["mode_kl"] == pytest.approx(math.log(8), rel=1e-6)
+    assert m["high_quality"] > 0.98 and m["precision"] > 0.9  # every sample is good...
+    assert m["recall"] < 0.2 and m["coverage"] < 0.2  # ...but most of the data is missed
+    assert m["fid"] > 0.5
+
+
+def test_results_do_not_depend_on_the_extraction_batch_size(ring8):
+    ev = Evaluator(ring8, EvalConfig(metrics="fid,kid,pr,dc"), n_real=1000)
+    fake = ev.generate(MixtureG(ring8), 4, 1000, False, seed=3)
+    a = ev.evaluate(SampleSet(fake.x))["metrics"]
+    ev.extractor.batch_size = 7
+    ev.real.features = ev.extractor(ev.real.x)[0]
+    b = ev.evaluate(SampleSet(fake.x))["metrics"]
+    assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_best_key_is_checked():
+    assert best_key("auto", ["fid", "pr"]) == "fid"
+    assert best_key("none", ["fid"]) is None
+    assert best_key("coverage", ["dc"]) == "coverage"
+    with pytest.raises(GankitError, match="not computed"):
+        best_key("coverage", ["fid"])
+    with pytest.raises(GankitError, match="eval.best = 'fidd'"):
+        best_key("fidd", ["fid"])
+
+
+def test_metrics_during_training_and_the_best_checkpoint(tmp_path, tiny):
+    config = tiny("train.steps=30", "eval.every=10", "eval.n=300", "eval.metrics=fid,modes", "eval.best=fid")
+    result = gankit.train(config, run_dir=tmp_path / "run", progress=False)
+    run = RunDir(result.run_dir)
+    evals = [r for r in run.read_metrics() if "eval" in r]
+    assert [r["step"] for r in evals] == [10, 20, 30]
+    assert all(r["features"] == "raw" and r["n_fake"] == 300 for r in evals)
+    fids = [r["eval"]["fid"] for r in evals]
+    best = read_meta(run.best_checkpoint)
+    assert best["eval"]["fid"] == min(fids) and best["step"] == evals[fids.index(min(fids))]["step"]
+    # The best checkpoint is a full one: gankit sample and gankit eval read it.
+    x, _ = gankit.sample(run.path, 10, checkpoint="best")
+    assert x.shape == (10, 2)
+    page = run.report_path.read_text()
+    assert 'id="evaluation"' in page and "report_eval.png" in page and (run.path / "report_eval.png").is_file()
+
+    # A resumed run appends evaluations and only replaces the best with a better one.
+    gankit.train(run_dir=run.path, resume=True, steps=40, progress=False)
+    evals2 = [r for r in run.read_metrics() if "eval" in r]
+    assert [r["step"] for r in evals2] == [10, 20, 30, 40]
+    assert read_meta(run.best_checkpoint)["eval"]["fid"] == min(r["eval"]["fid"] for r in evals2)
+
+
+def test_bad_eval_settings_stop_before_any_file(tmp_path, tiny):
+    with pytest.raises(GankitError, match="unknown metric 'fud'"):
+        gankit.train(tiny("eval.every=10", "eval.metrics=fid,fud"), run_dir=tmp_path / "a", progress=False)
+    with pytest.raises(GankitError, match="'is' needs a classifier"):
+        gankit.train(tiny("eval.every=10", "eval.metrics=is"), run_dir=tmp_path / "b", progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# --------------------------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_module):
+    run = tmp_path_factory.mktemp("eval") / "run"
+    gankit.train(tiny_module("train.steps=20"), run_dir=run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def tiny_module():
+    from conftest import tiny_config
+
+    return tiny_config
+
+
+def test_cli_eval_of_a_run_prints_and_writes_json(trained, capsys):
+    assert main(["eval", str(trained), "--n", "500", "--metrics", "fid,kid,modes", "--seed", "2"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads((trained / "eval.json").read_text())
+    assert printed == written
+    assert set(printed["metrics"]) == {"fid", "kid_mean", "kid_std", "modes_covered", "modes_total", "high_quality",
+                                       "mode_kl"}
+    how = printed["how"]
+    assert (how["features"], how["n_real"], how["n_fake"], how["seed"]) == ("raw", 500, 500, 2)
+    assert how["settings"]["kid"] == {"kernel": "(x.y/d + 1)^3", "subsets": 100, "subset_size": 250}
+    assert printed["step"] == 20 and printed["checkpoint"] == "latest"
+    # Same seed, same numbers.
+    assert main(["eval", str(trained), "--n", "500", "--metrics", "fid,kid,modes", "--seed", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"] == printed["metrics"]
+
+
+def test_cli_eval_of_two_sample_files(tmp_path, capsys):
+    r = np.random.default_rng(0)
+    real, fake = r.normal(0, 1, (1000, 3)), r.normal(0.5, 1, (800, 3))
+    np.save(tmp_path / "real.npy", real)
+    np.savetxt(tmp_path / "fake.csv", fake, delimiter=",", header="a,b,c", comments="", fmt="%.17g")
+    assert main(["eval", "--real", str(tmp_path / "real.npy"), "--fake", str(tmp_path / "fake.csv"),
+                 "--features", "raw", "--out", str(tmp_path / "out.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == json.loads((tmp_path / "out.json").read_text())
+    assert out["metrics"]["fid"] == pytest.approx(reference_fid(real, fake), rel=1e-6)
+    assert out["how"]["n_real"] == 1000 and out["how"]["n_fake"] == 800
+    assert set(out["columns"]) == {"0", "1", "2"}
+    assert out["columns"]["2"]["fake_mean"] == pytest.approx(fake[:, 2].mean())
+
+
+def test_cli_eval_of_two_image_folders(tmp_path, capsys):
+    r = np.random.default_rng(1)
+    for name, level in (("real", 60), ("fake", 200)):
+        (tmp_path / name).mkdir()
+        for i in range(12):
+            pixels = np.clip(r.normal(level, 20, (8, 8)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, "L").save(tmp_path / name / f"{i}.png")
+    assert main(["eval", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"),
+                 "--metrics", "fid,pr"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["how"]["features"] == "raw" and "GANKIT_INCEPTION_WEIGHTS" in out["how"]["note"]
+    assert out["metrics"]["precision"] == 0.0 and out["metrics"]["fid"] > 64 * 0.25  # [0, 1] pixels, far apart
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--real", "a.npy"], "--real and --fake go together"),
+    ([], "nothing to evaluate"),
+    (["--real", "{tmp}/nope.npy", "--fake", "{tmp}/nope.npy"], "nope.npy: file not found"),
+    (["--real", "{tmp}/x.txt", "--fake", "{tmp}/x.txt"], "expected a .npy or .csv file, or a folder"),
+    (["{run}", "--metrics", "fid,bogus"], "unknown metric 'bogus'"),
+    (["{run}", "--features", "inception"], "GANKIT_INCEPTION_WEIGHTS"),
+    (["{run}", "--checkpoint", "best"], "best.safetensors: checkpoint not found"),
+    (["{run}", "--n", "0"], "--n 0: expected a positive number"),
+])
+def test_cli_eval_errors_are_one_line(args, message, tmp_path, trained, capsys, monkeypatch):
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    args = [a.format(tmp=tmp_path, run=trained) for a in args]
+    assert main(["eval", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
