@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import gankit  # noqa: E402
+from gankit.metrics import mode_scores  # noqa: E402
 
 T_IMPORTED = time.perf_counter()
 
@@ -50,34 +51,6 @@ QUICK_STEPS = 200
 # --------------------------------------------------------------------------------------------- scoring
 
 
-def mode_scores(samples: np.ndarray, modes: np.ndarray, mode_std: float, n_std: float = 3.0,
-                eps: float = 1e-10) -> dict:
-    """Score samples [N, F] of a mixture with known centres ``modes`` [M, F] and spread ``mode_std``.
-
-    A sample is high quality when it lies within ``n_std`` standard deviations (Euclidean distance)
-    of its nearest mode; a mode is covered when it is the nearest mode of at least one high-quality
-    sample. ``kl`` is KL(p || uniform) = sum_i p_i log(M p_i), where p is the histogram of the
-    high-quality samples over the modes: 0 when they are spread evenly, log(M) when all sit on one
-    mode. A mode with no high-quality sample gets p_i = eps (a term of ~0) so that the log is
-    finite. ``kl`` is None when no sample is high quality.
-    """
-    dist = np.linalg.norm(samples[:, None, :] - modes[None, :, :], axis=2)  # [N, M]
-    nearest = dist.argmin(axis=1)  # [N]
-    high = dist[np.arange(len(samples)), nearest] <= n_std * mode_std  # [N]
-    counts = np.bincount(nearest[high], minlength=len(modes))  # [M]
-    kl = None
-    if counts.sum() > 0:
-        p = counts / counts.sum()
-        p = np.where(counts > 0, p, eps)
-        kl = float(np.sum(p * np.log(p * len(modes))))
-    return {
-        "high_quality": float(high.mean()),
-        "modes_covered": int((counts > 0).sum()),
-        "modes": len(modes),
-        "kl": kl,
-    }
-
-
 def gauss_scores(samples: np.ndarray) -> dict:
     return {"mean": float(samples.mean()), "std": float(samples.std())}
 
@@ -87,7 +60,7 @@ def passes(name: str, s: dict) -> bool | None:
     if name == "gauss1d":
         quality = abs(s["mean"]) < 0.01 and 0.095 <= s["std"] <= 0.105
     elif name == "ring8":
-        quality = s["modes_covered"] == s["modes"] and s["high_quality"] >= 0.60
+        quality = s["modes_covered"] == s["modes_total"] and s["high_quality"] >= 0.60
     else:
         return None
     return quality and s["train_s"] < WALL_BAR_S[name]
@@ -110,7 +83,7 @@ def run_one(name: str, seed: int, quick: bool, overrides: list[str], keep: Path 
     if name == "gauss1d":
         scores = gauss_scores(x)
     else:
-        scores = mode_scores(x, data.modes.numpy(), data.mode_std)
+        scores = mode_scores(x, data.modes, data.mode_std)  # as gankit eval computes them
     scores.update(set=name, seed=seed, steps=result.step, train_s=train_s,
                   steps_per_s=result.step / train_s, n=len(x))
     scores["pass"] = passes(name, scores)
@@ -122,8 +95,8 @@ def line(s: dict) -> str:
     if s["set"] == "gauss1d":
         body = f"mean {s['mean']:+.4f}  std {s['std']:.4f}"
     else:
-        kl = "n/a" if s["kl"] is None else f"{s['kl']:.3f}"
-        body = (f"modes {s['modes_covered']:>2}/{s['modes']:<2}  high quality {100 * s['high_quality']:5.1f}%  "
+        kl = "n/a" if s["mode_kl"] is None else f"{s['mode_kl']:.3f}"
+        body = (f"modes {s['modes_covered']:>2}/{s['modes_total']:<2}  high quality {100 * s['high_quality']:5.1f}%  "
                 f"KL {kl}")
     verdict = {True: "PASS", False: "FAIL", None: "(no bar)"}[s["pass"]]
     return f"{head}  {body}  train {s['train_s']:6.1f} s ({s['steps']} steps, {s['steps_per_s']:.0f}/s)  {verdict}"
@@ -137,9 +110,9 @@ def mean_line(name: str, runs: list[dict]) -> str:
     if name == "gauss1d":
         body = f"mean {avg('mean'):+.4f}  std {avg('std'):.4f}"
     else:
-        kls = [r["kl"] for r in runs if r["kl"] is not None]
+        kls = [r["mode_kl"] for r in runs if r["mode_kl"] is not None]
         kl = f"{np.mean(kls):.3f}" if kls else "n/a"
-        body = (f"modes {avg('modes_covered'):4.1f}/{runs[0]['modes']:<2}  high quality "
+        body = (f"modes {avg('modes_covered'):4.1f}/{runs[0]['modes_total']:<2}  high quality "
                 f"{100 * avg('high_quality'):5.1f}%  KL {kl}")
     n_pass = sum(bool(r["pass"]) for r in runs)
     verdict = "(no bar)" if runs[0]["pass"] is None else f"{n_pass}/{len(runs)} pass"

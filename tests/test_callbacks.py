@@ -62,13 +62,16 @@ def test_tensorboard_logs_every_record_and_the_pictures(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    gankit.train(digits_config("train.tensorboard=true"), run_dir=tmp_path, progress=False, callbacks=[StopAt(7)])
+    gankit.train(digits_config("train.tensorboard=true", "eval.every=5", "eval.n=200", "eval.metrics=fid,classes"),
+                 run_dir=tmp_path, progress=False, callbacks=[StopAt(7)])
     gankit.train(run_dir=tmp_path, resume=True, progress=False)  # a second session, a second event file
     events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     tags = events.Tags()
     assert {"train/d_loss", "train/g_loss", "train/p_real", "train/p_fake"} <= set(tags["scalars"])
     assert [e.step for e in events.Scalars("train/d_loss")] == [5, 7, 10, 12]  # each step once
+    assert [e.step for e in events.Scalars("eval/fid")] == [5, 7, 10, 12]  # evaluations too
+    assert {"eval/class_accuracy", "eval/classes_covered"} <= set(tags["scalars"])
     assert tags["images"] == ["samples"]
     images = events.Images("samples")
     assert [e.step for e in images] == [0, 5, 7, 10, 12] and images[0].width >= 512

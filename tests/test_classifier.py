@@ -35,7 +35,21 @@ def test_shapes_and_batch_size_independence(name):
 
 def test_wrong_input_shape_is_one_line_error():
     with pytest.raises(GankitError, match=r"expected \[N, 1, 8, 8\]"):
-        load_classifier("digits").features(torch.rand(2, 1, 28, 28))
+        load_classifier("digits").features(torch.rand(2, 3, 8, 8))
+    with pytest.raises(GankitError, match=r"expected \[N, 1, 28, 28\]"):
+        load_classifier("fashion-mnist").features(torch.rand(2, 1, 32, 32))
+
+
+def test_digits_net_sees_enlarged_images_as_native_ones():
+    """digits-dcgan trains on digits enlarged to 16x16; the net must score them as it scores the 8x8 originals."""
+    from sklearn.datasets import load_digits
+
+    from gankit.data.dataset import resize
+
+    net = load_classifier("digits")
+    x = torch.from_numpy(load_digits().images[:200] / 16).float().unsqueeze(1)
+    native, enlarged = net(x), net(resize(x, 16))
+    torch.testing.assert_close(enlarged, native, atol=1e-4, rtol=1e-4)
 
 
 def test_digits_accuracy_on_recorded_split():

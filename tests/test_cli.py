@@ -17,7 +17,8 @@ from PIL import Image
 from gankit.cli import main
 
 TINY = ["--set", "data.n=2000", "--set", "data.batch_size=64", "--set", "model.g_hidden=16",
-        "--set", "model.d_hidden=16", "--set", "train.log_every=5", "--set", "train.checkpoint_every=10"]
+        "--set", "model.d_hidden=16", "--set", "train.log_every=5", "--set", "train.checkpoint_every=10",
+        "--set", "eval.n=500"]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -34,7 +35,10 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     assert "steps = 20" in config and "n = 2000" in config and f'run_dir = "{run}"' in config
     assert (run / "checkpoints" / "latest.safetensors").is_file()
     records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
-    assert [r["step"] for r in records] == [5, 10, 15, 20]
+    assert [r["step"] for r in records if "eval" not in r] == [5, 10, 15, 20]
+    evals = [r for r in records if "eval" in r]  # the recipe evaluates at the end of a run
+    assert [r["step"] for r in evals] == [20] and evals[0]["eval"]["modes_total"] == 8
+    assert (run / "checkpoints" / "best.safetensors").is_file()
     assert {"d_loss", "g_loss", "p_real", "p_fake", "d_grad_norm", "g_grad_norm"} <= records[0].keys()
     plots = sorted(p.name for p in (run / "samples").glob("*.png"))
     assert plots == ["step_0000000.png", "step_0000005.png", "step_0000010.png", "step_0000015.png",
@@ -138,8 +142,9 @@ def test_resume_continues_to_more_steps(tmp_path):
     run = str(tmp_path / "run")
     main(["train", "ring8", "--steps", "10", "--run-dir", run, *TINY, "--quiet"])
     assert main(["train", "--resume", "--run-dir", run, "--steps", "20", "--quiet"]) == 0
-    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
-    assert steps == [5, 10, 15, 20]
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["step"] for r in records if "eval" not in r] == [5, 10, 15, 20]
+    assert [r["step"] for r in records if "eval" in r] == [10, 20]  # each session's end is evaluated
 
 
 @pytest.mark.parametrize("args, message", [

@@ -191,3 +191,55 @@ def test_cli_eval_errors_are_one_line(args, message, tmp_path, trained, capsys, 
     assert main(["eval", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+class DigitsG(nn.Module):
+    """A conditional 'generator' that returns a real image of the class asked for (or always of ``fixed``)."""
+
+    def __init__(self, data, fixed=None):
+        super().__init__()
+        self.register_buffer("x", data.x)
+        self.register_buffer("y", data.y)
+        self.fixed = fixed
+
+    def forward(self, z, y):
+        y = torch.full_like(y, self.fixed) if self.fixed is not None else y
+        out = []
+        for zi, yi in zip(z, y):
+            rows = (self.y == yi).nonzero()[:, 0]
+            out.append(self.x[rows[int(zi[0].abs() * 1e4) % len(rows)]])
+        return torch.stack(out)
+
+
+@pytest.fixture(scope="module")
+def digits16():
+    return gankit.load_data(gankit.load_config(gankit.recipe("digits-dcgan")).data, 0)  # enlarged to 16x16
+
+
+def test_digits_classifier_metrics_of_good_and_collapsed_conditional_generators(digits16):
+    ev = Evaluator(digits16, EvalConfig(), n_real=2000)
+    assert ev.extractor.name == "digits" and ev.names == ["fid", "kid", "pr", "dc", "is", "classes"]
+    good = ev.evaluate(ev.generate(DigitsG(digits16), 8, 1000, conditional=True, seed=1))["metrics"]
+    assert good["class_accuracy"] > 0.97 and good["classes_covered"] == 10 and good["class_kl"] < 0.02
+    assert good["fid"] < 2.0 and good["is_mean"] > 8.5  # FID of 1,000 vs 1,797 real images: biased above 0
+    one = ev.evaluate(ev.generate(DigitsG(digits16, fixed=3), 8, 1000, conditional=True, seed=1))["metrics"]
+    assert one["class_accuracy"] < 0.15 and one["classes_covered"] <= 2 and one["class_kl"] > 2.0
+    assert one["fid"] > 20 * good["fid"] and one["is_mean"] < 1.5 and one["recall"] < 0.3
+
+
+def test_inception_features_from_a_user_weights_file(tmp_path, capsys, monkeypatch):
+    """The path through the registry and the CLI; the network itself is checked in test_inception.py."""
+    from gankit.metrics.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    weights = tmp_path / "pt_inception.pth"
+    torch.save(FIDInceptionV3().state_dict(), weights)
+    r = np.random.default_rng(2)
+    np.save(tmp_path / "a.npy", r.integers(0, 256, (6, 16, 16), dtype=np.uint8))
+    np.save(tmp_path / "b.npy", r.integers(0, 256, (6, 16, 16), dtype=np.uint8))
+    monkeypatch.setenv("GANKIT_INCEPTION_WEIGHTS", str(weights))
+    assert main(["eval", "--real", str(tmp_path / "a.npy"), "--fake", str(tmp_path / "b.npy"),
+                 "--metrics", "fid,is"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["how"]["features"] == "inception" and out["how"]["extractor"]["weights"] == str(weights)
+    assert math.isfinite(out["metrics"]["fid"]) and 1.0 <= out["metrics"]["is_mean"] <= 1008

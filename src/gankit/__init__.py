@@ -3,15 +3,17 @@
     import gankit
     result = gankit.train("ring8")                # a built-in recipe, a TOML path or a Config
     x, y = gankit.sample(result.run_dir, n=1000)  # samples in the data's own units
+    scores = gankit.evaluate(result.run_dir)      # FID, precision/recall, modes... with how they were computed
 """
 
 __version__ = "0.1.0"
 
-from .api import TrainResult, build_models, load_generator, recipe, sample, sample_images, train  # noqa: E402
+from .api import (TrainResult, build_models, compare, evaluate, load_generator, recipe, sample,  # noqa: E402
+                  sample_images, train)
 from .config import Config, load_config  # noqa: E402
 from .data import Dataset, from_arrays, load_data  # noqa: E402
 from .errors import GankitError, TrainingDiverged  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 
 __all__ = ["Config", "Dataset", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
-           "from_arrays", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "train"]
+           "compare", "evaluate", "from_arrays", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "train"]

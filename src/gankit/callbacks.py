@@ -1,7 +1,7 @@
 """What happens around the loop: progress display, metrics log, sample pictures, TensorBoard, the report.
 
 A callback is any object with some of ``on_train_start(trainer)``, ``on_log(trainer, record)``,
-``on_step_end(trainer)``, ``on_train_end(trainer)``. They are called in list order, so a callback that
+``on_eval(trainer, record)``, ``on_step_end(trainer)``, ``on_train_end(trainer)``. They are called in list order, so a callback that
 reads what another writes (the report reads the pictures) comes after it.
 
 Pictures are drawn at step 0, every ``every`` steps and at the end, from a fixed noise batch seeded by
@@ -29,6 +29,7 @@ from .sampling import MINMAX_RANGE, fixed_batch, generator_grid, read_frames, sa
 class Callback:
     def on_train_start(self, trainer) -> None: ...
     def on_log(self, trainer, record: dict[str, Any]) -> None: ...
+    def on_eval(self, trainer, record: dict[str, Any]) -> None: ...  # an evaluation's line of metrics.jsonl
     def on_step_end(self, trainer) -> None: ...
     def on_train_end(self, trainer) -> None: ...
 
@@ -128,6 +129,9 @@ class Evaluate(Callback):
             trainer.save_checkpoint(self.run.best_checkpoint, extra={"eval": metrics, "eval_how": how})
             record["best"] = self.best
         self.writer.log.write(record)
+        for callback in trainer.callbacks:
+            if callback is not self and hasattr(callback, "on_eval"):
+                callback.on_eval(trainer, record)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         from tqdm import tqdm  # writes above a progress bar, if one is showing
 
@@ -253,6 +257,11 @@ class TensorBoardLogger(Callback):
         for key, value in record.items():
             if key != "step":
                 self.writer.add_scalar(f"train/{key}", value, record["step"])
+
+    def on_eval(self, trainer, record: dict[str, Any]) -> None:
+        for key, value in record["eval"].items():
+            if isinstance(value, (int, float)):
+                self.writer.add_scalar(f"eval/{key}", value, record["step"])
 
     def on_step_end(self, trainer) -> None:
         if picture_step(trainer, self.every):

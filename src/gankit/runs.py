@@ -116,7 +116,11 @@ def open_run(path: str | Path) -> RunDir:
 
 
 class MetricsLog:
-    """Appends one JSON object per logged step; on resume, drops lines past the checkpoint's step."""
+    """Appends one JSON object per logged step; on resume, drops lines past the checkpoint's step.
+
+    Each line is appended and flushed on its own (a handful per minute), so any number of writers (the
+    trainer's log, the evaluations) share the file in step order and a crash loses no line.
+    """
 
     def __init__(self, path: Path, resume_step: int | None = None):
         self.path = path
@@ -124,11 +128,10 @@ class MetricsLog:
             kept = [line for line in path.read_text().splitlines()
                     if line.strip() and json.loads(line).get("step", 0) <= resume_step]
             path.write_text("".join(line + "\n" for line in kept))
-        self._file = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
     def close(self) -> None:
-        self._file.close()
+        """Nothing stays open; kept so callers need not know."""

@@ -11,7 +11,7 @@ from .evaluate import (HIGHER_IS_BETTER, LOWER_IS_BETTER, RESULT_KEYS, Evaluator
 from .features import EXTRACTORS, Extractor, get_extractor
 from .frechet import GaussianStats, frechet_distance, gaussian_stats
 from .kernel import kernel_distance, mmd2_unbiased, polynomial_kernel
-from .manifold import density_coverage, knn_radii, precision_recall
+from .manifold import density_coverage, knn_radii, manifold_scores, precision_recall
 from .modes import class_scores, histogram_kl, mode_scores
 from .scores import classifier_score
 
@@ -19,5 +19,5 @@ __all__ = ["EXTRACTORS", "Evaluator", "Extractor", "GaussianStats", "HIGHER_IS_B
            "RESULT_KEYS", "SampleSet", "Structure", "best_key", "class_scores", "classifier_score", "column_scores",
            "compare", "correlation_difference", "default_features", "density_coverage", "frechet_distance",
            "gaussian_stats", "get_extractor", "histogram_kl", "is_better", "kernel_distance", "knn_radii",
-           "ks_statistic", "mmd2_unbiased", "mode_scores", "parse_metrics", "polynomial_kernel", "precision_recall",
+           "ks_statistic", "manifold_scores", "mmd2_unbiased", "mode_scores", "parse_metrics", "polynomial_kernel", "precision_recall",
            "wasserstein1"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..data.dataset import resize
 from ..errors import GankitError
 
 CLASSIFIERS_DIR = Path(__file__).parent / "weights"
@@ -27,12 +28,17 @@ class SmallCNN(nn.Module):
 
     Takes pixels in [0, 1], [N, in_channels, image_size, image_size]. In eval mode BatchNorm uses its
     running statistics, so outputs do not depend on the batch they are computed in.
+
+    With ``blur``, images of any size are resized to twice ``image_size`` and then to ``image_size``
+    (``gankit.data.dataset.resize``), so a run on data enlarged by ``data.image_size`` (digits-dcgan:
+    8 -> 16) is seen exactly as the native images are. Without it, that round trip's blur alone cost the
+    8x8 digits net 10 points of accuracy (99.3% -> 89%).
     """
 
     def __init__(self, image_size: int, num_classes: int = 10, in_channels: int = 1, width: int = 32,
-                 feature_dim: int = 128):
+                 feature_dim: int = 128, blur: bool = False):
         super().__init__()
-        self.image_size, self.in_channels = image_size, in_channels
+        self.image_size, self.in_channels, self.blur = image_size, in_channels, blur
         blocks, size, channels = [], image_size, in_channels
         for out in (width, 2 * width, 2 * width):
             blocks += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
@@ -48,6 +54,10 @@ class SmallCNN(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations [N, feature_dim], after the ReLU: the embedding for Fréchet distances."""
         expected = (self.in_channels, self.image_size, self.image_size)
+        if self.blur and x.ndim == 4 and x.shape[1] == self.in_channels:
+            # Any size becomes image_size through 2x image_size: native images get the low-pass of that round
+            # trip, and images gankit enlarged from image_size (data.image_size) come back to the same view.
+            x = resize(resize(x, 2 * self.image_size), self.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             dims = ", ".join(map(str, expected))
             raise GankitError(f"classifier input has shape {list(x.shape)}; expected [N, {dims}]")

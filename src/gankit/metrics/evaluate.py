@@ -23,7 +23,7 @@ from .columns import column_scores
 from .features import EXTRACTORS, Extractor, get_extractor
 from .frechet import frechet_distance, gaussian_stats
 from .kernel import kernel_distance
-from .manifold import density_coverage, precision_recall
+from .manifold import knn_radii, manifold_scores
 from .modes import class_scores, mode_scores
 from .scores import classifier_score
 
@@ -56,6 +56,7 @@ class SampleSet:
     labels: Tensor | None = None  # [N] class asked of a conditional generator
     features: Tensor | None = None  # [N, D] float64, filled by ``featurize``
     logits: Tensor | None = None  # [N, K]
+    radii: dict[int, Tensor] | None = None  # k-NN radii of the features, for precision/recall/density/coverage
 
 
 @dataclass
@@ -84,8 +85,10 @@ def parse_metrics(text: str | Sequence[str], source: str = "eval.metrics") -> li
 def applicable(extractor: Extractor, structure: Structure) -> list[str]:
     """The metric groups that make sense for these features and this data (what ``auto`` means)."""
     out = ["fid", "kid", "pr", "dc"]
+    if extractor.has_logits:
+        out.append("is")
     if extractor.classes:
-        out += ["is", "classes"]
+        out.append("classes")
     if structure.modes is not None:
         out.append("modes")
     if not structure.is_image:
@@ -95,9 +98,12 @@ def applicable(extractor: Extractor, structure: Structure) -> list[str]:
 
 def check_metrics(names: list[str], extractor: Extractor, structure: Structure, fake_labels: bool) -> None:
     for name in names:
-        if name in ("is", "classes") and not extractor.classes:
-            raise GankitError(f"metric {name!r} needs a classifier's logits; features {extractor.name!r} have none "
+        if name == "is" and not extractor.has_logits:
+            raise GankitError(f"metric 'is' needs a classifier's logits; features {extractor.name!r} have none "
                               f"(use --features {' or '.join(DATA_CLASSIFIERS.values())} or inception)")
+        if name == "classes" and not extractor.classes:
+            raise GankitError(f"metric 'classes' needs a classifier of the data's classes; features "
+                              f"{extractor.name!r} have none (use --features {' or '.join(DATA_CLASSIFIERS.values())})")
         if name == "modes" and structure.modes is None:
             raise GankitError("metric 'modes' needs data with known mixture centres (ring8, grid25); for classes "
                               "use 'classes'")
@@ -107,6 +113,7 @@ def check_metrics(names: list[str], extractor: Extractor, structure: Structure, 
 
 def featurize(extractor: Extractor, samples: SampleSet) -> SampleSet:
     samples.features, samples.logits = extractor(samples.x)
+    samples.radii = None
     return samples
 
 
@@ -115,6 +122,7 @@ def score(names: list[str], real: SampleSet, fake: SampleSet, extractor: Extract
     """(results, details) of the metric groups ``names`` for featurized sample sets."""
     out: dict[str, Any] = {}
     details: dict[str, Any] = {}
+    manifold: dict[str, float] = {}
     for name in names:
         if name == "fid":
             out["fid"] = frechet_distance(gaussian_stats(real.features), gaussian_stats(fake.features))
@@ -123,10 +131,14 @@ def score(names: list[str], real: SampleSet, fake: SampleSet, extractor: Extract
                                                               kid_subset_size(len(real.x), len(fake.x)), seed)
         elif name == "is":
             out["is_mean"], out["is_std"] = classifier_score(fake.logits, IS_SPLITS)
-        elif name == "pr":
-            out["precision"], out["recall"] = precision_recall(real.features, fake.features, PR_K)
-        elif name == "dc":
-            out["density"], out["coverage"] = density_coverage(real.features, fake.features, DC_K)
+        elif name in ("pr", "dc"):
+            if "precision" not in manifold:  # one pass over distances gives both pairs
+                if real.radii is None:  # kept with the real set: the same for every evaluation
+                    real.radii = knn_radii(real.features.float(), (PR_K, DC_K))
+                manifold.update(manifold_scores(real.features.float(), fake.features.float(), PR_K, DC_K,
+                                                real.radii))
+            keys = ("precision", "recall") if name == "pr" else ("density", "coverage")
+            out.update({k: manifold[k] for k in keys})
         elif name == "modes":
             out.update(mode_scores(fake.x, structure.modes, structure.mode_std))
         elif name == "classes":

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from ..data.dataset import resize
 from ..errors import GankitError
 from ..registry import Registry
 
@@ -35,7 +36,9 @@ class Extractor:
     net: Net  # a batch -> (features, logits or None)
     pixels: bool = False  # True: images [N, C, H, W] in [0, 1]; False: samples in the data's units
     shape: tuple[int, ...] | None = None  # the one sample shape it accepts (rows of as many values are reshaped)
-    classes: list[str] = field(default_factory=list)  # what its logits name, if it has any
+    any_size: bool = False  # with shape: images of its channels but another size go to the net as they are
+    has_logits: bool = False  # whether ``net`` gives logits (for the classifier/Inception score)
+    classes: list[str] = field(default_factory=list)  # the data classes its logits name, if they do
     info: dict[str, Any] = field(default_factory=dict)  # provenance: weights file, accuracy...
     batch_size: int = 500
 
@@ -59,9 +62,9 @@ class Extractor:
             return x
         if math.prod(x.shape[1:]) == math.prod(self.shape):  # rows of a flattened image
             return x.reshape(len(x), *self.shape)
-        if x.dim() == 4 and len(self.shape) == 3 and x.shape[1] == self.shape[0]:  # same kind, another size
-            return torch.nn.functional.interpolate(x.float(), size=self.shape[1:], mode="bilinear",
-                                                   antialias=True, align_corners=False)
+        if x.dim() == 4 and len(self.shape) == 3 and x.shape[1] == self.shape[0] and self.shape[1] == self.shape[2]:
+            # another size: the net resizes it itself, or it is resized as the data pipeline does it
+            return x if self.any_size else resize(x.float(), self.shape[1])
         raise GankitError(f"features {self.name!r} take samples of shape {list(self.shape)}, got "
                           f"{list(x.shape[1:])}; choose other features (e.g. --features raw)")
 
@@ -84,7 +87,12 @@ def _classifier(name: str) -> Extractor:
     info = classifier_info(name)
     cfg = info["config"]
     shape = (cfg["in_channels"], cfg["image_size"], cfg["image_size"])
-    return Extractor(name, lambda x: (net.features(x), net(x)), pixels=True, shape=shape, classes=list(info["classes"]),
+    def features_and_logits(x: Tensor) -> tuple[Tensor, Tensor]:
+        f = net.features(x)
+        return f, net.head(f)  # = net(x) in eval mode (its dropout is off), without a second pass
+
+    return Extractor(name, features_and_logits, pixels=True, shape=shape, any_size=net.blur, has_logits=True,
+                     classes=list(info["classes"]),
                      info={"weights": f"gankit/metrics/weights/{name}.safetensors", "test_accuracy": info["test_accuracy"],
                            "test_set": info["test_set"], "feature_dim": cfg["feature_dim"]})
 
@@ -108,7 +116,7 @@ def inception(weights: str = "") -> Extractor:
 
     path = weights or os.environ.get(INCEPTION_ENV, "")
     net = load_fid_inception(path or None)
-    return Extractor("inception", net, pixels=True, batch_size=50,
+    return Extractor("inception", net, pixels=True, has_logits=True, batch_size=50,
                      info={"weights": str(path), "description": "FID InceptionV3 (pool3 features, 2048-d)"})
 
 
