@@ -37,7 +37,7 @@ def test_wrong_input_shape_is_one_line_error():
     with pytest.raises(GankitError, match=r"expected \[N, 1, 8, 8\]"):
         load_classifier("digits").features(torch.rand(2, 3, 8, 8))
     with pytest.raises(GankitError, match=r"expected \[N, 1, 28, 28\]"):
-        load_classifier("fashion-mnist").features(torch.rand(2, 1, 32, 32))
+        load_classifier("fashion-mnist").features(torch.rand(2, 28, 28))
 
 
 def test_digits_net_sees_enlarged_images_as_native_ones():
