@@ -48,14 +48,21 @@ class ModelConfig:
     minibatch_std: bool = False  # MLP D also sees the batch's spread (Karras et al. 2018): a cure for collapse
     d_conditioning: str = "concat"  # convolutional D: concat (label maps on the input) | projection (Miyato 2018)
     d_norm: str = "auto"  # convolutional D: batch | none; auto = none for wgan-gp (its penalty is per sample)
+    spectral_norm: bool = False  # D's weights divided by their largest singular value (Miyato et al. 2018)
+    minibatch_features: int = 0  # minibatch discrimination kernels in D (Salimans et al. 2016); 0 = off
+    pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of m samples; data.batch_size must divide by m
 
 
 @dataclass(frozen=True)
 class LossConfig:
     name: str = "nonsaturating"  # minimax | nonsaturating | wasserstein | wgan-gp | least-squares | hinge
     label_smoothing: float = 0.0  # one-sided: D's target for real samples is 1 - s (logistic losses)
-    gp_weight: float = 10.0  # weight of the gradient penalty for wgan-gp (Gulrajani et al. 2017)
+    gp_weight: float = 10.0  # weight of the gradient penalty: wgan-gp's, or loss.penalty's (R1's gamma / 2 ...)
     clip: float = 0.01  # D's weights are clipped to [-clip, clip] after each step for wasserstein
+    penalty: str = "none"  # none | gp (Gulrajani 2017) | r1 | r2 (Mescheder 2018) | dragan (Kodali 2017); weight gp_weight
+    penalty_every: int = 1  # lazy regularisation (Karras et al. 2020): the penalty every N D steps, weighted N times
+    feature_matching: float = 0.0  # weight of G's feature-matching term (Salimans et al. 2016); 0 = off
+    historical_averaging: float = 0.0  # weight of |theta - mean of past theta|^2 for G and D (Salimans 2016)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,12 @@ class TrainConfig:
     g_betas: tuple[float, float] = (0.5, 0.999)  # G's Adam betas (beta1 = 0.5 as in DCGAN)
     d_betas: tuple[float, float] = (0.5, 0.999)  # D's Adam betas
     ema: float = 0.0  # decay of an exponential moving average of G's weights, used for samples; 0 = off
+    lr_schedule: str = "constant"  # constant | linear | cosine (to 0 at the last step), after the warm-up
+    warmup_steps: int = 0  # learning rates rise linearly from 0 over these first steps
+    augment: str = ""  # DiffAugment (Zhao et al. 2020) of D's real and fake inputs: color,translation,cutout
+    instance_noise: float = 0.0  # std of noise added to D's inputs at step 0, annealed to 0 (Sonderby 2017)
+    nan_retries: int = 2  # after a NaN/Inf loss: back to the last checkpoint with lower learning rates, this often
+    nan_lr_factor: float = 0.5  # learning rates are multiplied by this at each retry
     log_every: int = 100  # steps between metrics.jsonl lines (the only host sync in the loop)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     plot_every: int = 0  # steps between pictures (1-D/2-D plots, image grids); 0 = four times per run
@@ -111,13 +124,17 @@ CHOICES = {
     "model.d_norm": ("auto", "batch", "none"),
     "data.split": ("train", "test", "all"),
     "data.bad_files": ("error", "skip"),
-    "loss.name": ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "least-squares", "hinge"),
+    "loss.name": ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "least-squares", "hinge",
+                  "relativistic", "relativistic-ls", "relativistic-hinge"),
+    "loss.penalty": ("none", "gp", "r1", "r2", "dragan"),
+    "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
-            "loss.clip", "eval.n"}
-NON_NEGATIVE = {"eval.every", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
+            "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor"}
+NON_NEGATIVE = {"eval.every", "model.minibatch_features", "loss.feature_matching", "loss.historical_averaging",
+                "train.warmup_steps", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -252,6 +269,16 @@ def validate(config: Config, source: str = "config") -> None:
     if not 0 <= config.train.ema < 1:
         raise GankitError(f"{source}: train.ema = {config.train.ema!r}: expected 0 (off) or a decay in (0, 1), "
                           f"e.g. 0.999")
+    if config.data.batch_size % config.model.pack:
+        raise GankitError(f"{source}: model.pack = {config.model.pack}: data.batch_size = {config.data.batch_size} "
+                          f"must be a multiple of it (D judges packs of {config.model.pack} samples)")
+    policies = [p.strip() for p in config.train.augment.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in ("color", "translation", "cutout")]
+    if unknown:
+        raise GankitError(f"{source}: train.augment = {config.train.augment!r}: unknown {unknown[0]!r}; expected a "
+                          f"comma-separated list of color, translation, cutout (or \"\" for none)")
+    if config.train.nan_lr_factor >= 1:
+        raise GankitError(f"{source}: train.nan_lr_factor = {config.train.nan_lr_factor}: expected a factor in (0, 1)")
     if config.data.channels not in (0, 1, 3):
         raise GankitError(f"{source}: data.channels = {config.data.channels}: expected 0 (as they come), 1 or 3")
     device = config.train.device
