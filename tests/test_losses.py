@@ -1,4 +1,4 @@
-"""Losses and regularizers against closed forms computed by hand with plain ``math``."""
+"""Losses against closed forms computed by hand with plain ``math``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from gankit.errors import GankitError
 from gankit.losses import get_loss
-from gankit.regularizers import clip_weights, gradient_penalty
 
 REAL = [2.0, -1.0, 0.5]
 FAKE = [-3.0, 0.0, 1.5]
@@ -43,6 +41,22 @@ EXPECTED = {  # name -> (D's loss, G's loss) on REAL, FAKE
 }
 
 
+def relative(real, fake):
+    """r = C(x_r) - mean C(x_f), f = C(x_f) - mean C(x_r)."""
+    return [x - mean(fake) for x in real], [x - mean(real) for x in fake]
+
+
+REL_R, REL_F = relative(REAL, FAKE)  # r = [2.5, -0.5, 1.0], f = [-3.5, -0.5, 1.0]
+EXPECTED_RA = {  # name -> (D's loss, G's loss) on REAL, FAKE (Jolicoeur-Martineau 2018)
+    "relativistic": (mean(-math.log(sigmoid(r)) for r in REL_R) + mean(-math.log(1 - sigmoid(f)) for f in REL_F),
+                     mean(-math.log(sigmoid(f)) for f in REL_F) + mean(-math.log(1 - sigmoid(r)) for r in REL_R)),
+    "relativistic-ls": (mean((r - 1) ** 2 for r in REL_R) + mean((f + 1) ** 2 for f in REL_F),
+                        mean((f - 1) ** 2 for f in REL_F) + mean((r + 1) ** 2 for r in REL_R)),
+    "relativistic-hinge": (mean(max(0.0, 1 - r) for r in REL_R) + mean(max(0.0, 1 + f) for f in REL_F),
+                           mean(max(0.0, 1 - f) for f in REL_F) + mean(max(0.0, 1 + r) for r in REL_R)),
+}
+
+
 def tensor(values) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64)
 
@@ -54,6 +68,10 @@ def test_loss_pair_matches_closed_form(name):
     assert loss.name == name
     assert loss.d(tensor(REAL), tensor(FAKE)).item() == pytest.approx(d_expected, rel=1e-12, abs=1e-12)
     assert loss.g(tensor(FAKE)).item() == pytest.approx(g_expected, rel=1e-12, abs=1e-12)
+    # Classic losses ignore real_logits, so G's step need not run D on a real batch.
+    assert loss.g(tensor(FAKE), tensor(REAL)).item() == pytest.approx(g_expected, rel=1e-12, abs=1e-12)
+    assert loss.g(tensor(FAKE), real_logits=None).item() == pytest.approx(g_expected, rel=1e-12, abs=1e-12)
+    assert loss.relativistic is False
 
 
 @pytest.mark.parametrize("name", ["minimax", "nonsaturating"])
@@ -82,13 +100,13 @@ def test_nonsaturating_fixes_the_vanishing_gradient_of_minimax():
     assert grads["minimax"] < 0 and grads["nonsaturating"] < 0
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", sorted(EXPECTED) + sorted(EXPECTED_RA))
 def test_extreme_logits_give_finite_losses_and_gradients(name):
     for smoothing in ([0.0, 0.1] if name in ("minimax", "nonsaturating") else [0.0]):
         loss = get_loss(name, label_smoothing=smoothing)
         real = torch.tensor([100.0, -100.0], requires_grad=True)  # float32, as in training
         fake = torch.tensor([-100.0, 100.0], requires_grad=True)
-        d, g = loss.d(real, fake), loss.g(fake)
+        d, g = loss.d(real, fake), loss.g(fake, real)
         (d + g).backward()
         assert torch.isfinite(d) and torch.isfinite(g)
         assert torch.isfinite(real.grad).all() and torch.isfinite(fake.grad).all()
@@ -102,7 +120,8 @@ def test_logistic_losses_at_extreme_logits_are_the_linear_asymptote():
     assert get_loss("minimax").g(torch.tensor([100.0])).item() == pytest.approx(-100.0)
 
 
-@pytest.mark.parametrize("name", ["wasserstein", "wgan-gp", "least-squares", "hinge"])
+@pytest.mark.parametrize("name", ["wasserstein", "wgan-gp", "least-squares", "hinge", "relativistic",
+                                  "relativistic-ls", "relativistic-hinge"])
 def test_label_smoothing_on_a_non_logistic_loss_is_refused(name):
     with pytest.raises(GankitError, match=name):
         get_loss(name, label_smoothing=0.1)
@@ -113,52 +132,58 @@ def test_unknown_loss_name_is_refused_with_the_choices():
         get_loss("hindge")
 
 
-# --------------------------------------------------------------------------------------------- regularizers
+# ------------------------------------------------------------------------------- relativistic average losses
 
 
-class Linear(nn.Module):
-    """D(x) = x @ w: its input gradient is w everywhere, so the penalty is (||w|| - 1)^2 exactly."""
-
-    def __init__(self, w):
-        super().__init__()
-        self.w = nn.Parameter(torch.tensor(w, dtype=torch.float64))
-
-    def forward(self, x, y=None):
-        return x @ self.w
+def test_relative_logits_by_hand():
+    # mean(REAL) = 0.5, mean(FAKE) = -0.5. RaLSGAN's D: (2.25 + 2.25 + 0)/3 + (6.25 + 0.25 + 4)/3 = 5.
+    # RaHinge's D: (0 + 1.5 + 0)/3 + (0 + 0.5 + 2)/3 = 4/3; its G: (4.5 + 1.5 + 0)/3 + (3.5 + 0.5 + 2)/3 = 4.
+    assert REL_R == [2.5, -0.5, 1.0] and REL_F == [-3.5, -0.5, 1.0]
+    assert EXPECTED_RA["relativistic-ls"][0] == pytest.approx(5.0, rel=1e-15)
+    assert EXPECTED_RA["relativistic-hinge"] == pytest.approx((4 / 3, 4.0), rel=1e-15)
 
 
-@pytest.mark.parametrize("w", [[3.0, 4.0], [0.6, 0.8], [0.1, -0.2]])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_gradient_penalty_of_a_linear_critic_is_closed_form(w, seed):
-    g = torch.Generator().manual_seed(seed)
-    D = Linear(w)
-    real = torch.randn(16, 2, generator=g, dtype=torch.float64)
-    fake = torch.randn(16, 2, generator=g, dtype=torch.float64) * 5
-    penalty = gradient_penalty(D, real, fake, generator=g)
-    norm = math.hypot(*w)
-    assert penalty.item() == pytest.approx((norm - 1) ** 2, rel=1e-12, abs=1e-12)
-    # The penalty is differentiable in D's weights: d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||.
-    penalty.backward()
-    expected = [2 * (norm - 1) * wi / norm for wi in w]
-    assert D.w.grad.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-12)
+@pytest.mark.parametrize("name", sorted(EXPECTED_RA))
+def test_relativistic_pair_matches_closed_form(name):
+    loss = get_loss(name)
+    d_expected, g_expected = EXPECTED_RA[name]
+    assert loss.name == name and loss.relativistic is True
+    assert loss.d(tensor(REAL), tensor(FAKE)).item() == pytest.approx(d_expected, rel=1e-12, abs=1e-12)
+    assert loss.g(tensor(FAKE), tensor(REAL)).item() == pytest.approx(g_expected, rel=1e-12, abs=1e-12)
+    assert loss.g(tensor(FAKE), real_logits=tensor(REAL)).item() == pytest.approx(g_expected, rel=1e-12)
 
 
-def test_gradient_penalty_is_per_sample_on_image_shaped_input():
-    # D(x) = sum(x * W) on [B, C, H, W]: the per-sample input gradient is W, flattened.
-    W = torch.full((1, 2, 2), 0.25, dtype=torch.float64)  # ||W|| = 0.5
-    D = lambda x, y: (x * W).flatten(1).sum(1)  # noqa: E731
-    real = torch.randn(4, 1, 2, 2, dtype=torch.float64)
-    penalty = gradient_penalty(D, real, torch.zeros_like(real))
-    assert penalty.item() == pytest.approx(0.25, rel=1e-12)
+@pytest.mark.parametrize("name", sorted(EXPECTED_RA))
+def test_relativistic_g_is_d_with_real_and_fake_swapped(name):
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(5, generator=gen, dtype=torch.float64), torch.randn(7, generator=gen, dtype=torch.float64)
+    loss = get_loss(name)
+    assert loss.g(fake, real).item() == pytest.approx(loss.d(fake, real).item(), rel=1e-12)
+    assert loss.g(real, fake).item() == pytest.approx(loss.d(real, fake).item(), rel=1e-12)
 
 
-def test_clip_weights_clamps_every_parameter_and_keeps_the_rest():
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
-    before = [p.detach().clone() for p in net.parameters()]
-    clip_weights(net, 0.1)
-    for old, new in zip(before, net.parameters()):
-        assert torch.equal(new, old.clamp(-0.1, 0.1))
-        assert new.abs().max() <= 0.1
-    assert any((old.abs() > 0.1).any() for old in before)  # the clip did something
-    assert any(((old.abs() < 0.1) & (old != 0)).any() for old in before)  # and left small weights alone
+@pytest.mark.parametrize("name", sorted(EXPECTED_RA))
+def test_relativistic_losses_see_only_differences_of_logits(name):
+    loss = get_loss(name)
+    shifted = [tensor(REAL) + 7.0, tensor(FAKE) + 7.0]
+    assert loss.d(*shifted).item() == pytest.approx(EXPECTED_RA[name][0], rel=1e-12)
+    assert loss.g(shifted[1], shifted[0]).item() == pytest.approx(EXPECTED_RA[name][1], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_RA))
+def test_relativistic_g_without_real_logits_is_refused(name):
+    with pytest.raises(ValueError, match="real_logits"):
+        get_loss(name).g(tensor(FAKE))
+
+
+def test_relativistic_g_gets_a_gradient_from_the_real_term_too():
+    # RaSGAN's G loss mean_i softplus(-f_i) + mean_j softplus(r_j), with r_j = real_j - mean(fake), has
+    # d/dfake_i = -(sigmoid(-f_i) + mean_j sigmoid(r_j)) / n: the real term keeps G's gradient alive when D is
+    # confident (sigmoid(-f_i) small), unlike the standard GAN's.
+    real_values, fake_values = [3.0, 2.0], [-2.0, -3.0]
+    r, f = relative(real_values, fake_values)
+    real = torch.tensor(real_values, dtype=torch.float64, requires_grad=True)
+    fake = torch.tensor(fake_values, dtype=torch.float64, requires_grad=True)
+    get_loss("relativistic").g(fake, real).backward()
+    expected = [-(sigmoid(-fi) + mean(sigmoid(rj) for rj in r)) / 2 for fi in f]
+    assert fake.grad.tolist() == pytest.approx(expected, rel=1e-12)

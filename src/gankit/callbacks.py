@@ -1,7 +1,8 @@
 """What happens around the loop: progress display, metrics log, sample pictures, TensorBoard, the report.
 
 A callback is any object with some of ``on_train_start(trainer)``, ``on_log(trainer, record)``,
-``on_eval(trainer, record)``, ``on_step_end(trainer)``, ``on_train_end(trainer)``. They are called in list order, so a callback that
+``on_eval(trainer, record)``, ``on_warning(trainer, record)``, ``on_rollback(trainer, info)``,
+``on_step_end(trainer)``, ``on_train_end(trainer)``. They are called in list order, so a callback that
 reads what another writes (the report reads the pictures) comes after it.
 
 Pictures are drawn at step 0, every ``every`` steps and at the end, from a fixed noise batch seeded by
@@ -30,6 +31,8 @@ class Callback:
     def on_train_start(self, trainer) -> None: ...
     def on_log(self, trainer, record: dict[str, Any]) -> None: ...
     def on_eval(self, trainer, record: dict[str, Any]) -> None: ...  # an evaluation's line of metrics.jsonl
+    def on_warning(self, trainer, record: dict[str, Any]) -> None: ...  # {"step", "warning": text}, once per kind
+    def on_rollback(self, trainer, info: dict[str, Any]) -> None: ...  # after a NaN: back to info["step"]
     def on_step_end(self, trainer) -> None: ...
     def on_train_end(self, trainer) -> None: ...
 
@@ -82,10 +85,19 @@ class MetricsWriter(Callback):
     """Appends each logged record to ``metrics.jsonl``."""
 
     def __init__(self, run: RunDir, resume_step: int | None = None):
+        self.run = run
         self.log = MetricsLog(run.metrics_path, resume_step)
 
     def on_log(self, trainer, record: dict[str, Any]) -> None:
         self.log.write(record)
+
+    def on_warning(self, trainer, record: dict[str, Any]) -> None:
+        self.log.write(record)
+
+    def on_rollback(self, trainer, info: dict[str, Any]) -> None:
+        """Lines of the diverged stretch go; one line says what happened."""
+        self.log = MetricsLog(self.run.metrics_path, info["step"])
+        self.log.write({"step": info["step"], "rollback": info})
 
     def on_train_end(self, trainer) -> None:
         self.log.close()
@@ -103,6 +115,7 @@ class Evaluate(Callback):
         self.stream = stream or sys.stderr
         self.best_value: float | None = None
         self.last_step: int | None = None
+        self.most_modes: dict[str, tuple[int, int]] = {}  # covered-count key -> (most covered so far, at step)
 
     def on_train_start(self, trainer) -> None:
         if self.best and self.run.best_checkpoint.is_file():  # a resumed run competes with its own best
@@ -129,6 +142,7 @@ class Evaluate(Callback):
             trainer.save_checkpoint(self.run.best_checkpoint, extra={"eval": metrics, "eval_how": how})
             record["best"] = self.best
         self.writer.log.write(record)
+        self.watch_modes(trainer, metrics)
         for callback in trainer.callbacks:
             if callback is not self and hasattr(callback, "on_eval"):
                 callback.on_eval(trainer, record)
@@ -138,6 +152,19 @@ class Evaluate(Callback):
         tqdm.write(f"eval step {trainer.step}: {shown} ({how['features']} features, {result['seconds']:.1f} s)"
                    + ("  [best]" if "best" in record else ""), file=self.stream)
         return record
+
+    def watch_modes(self, trainer, metrics: dict[str, Any]) -> None:
+        """Warn once when fewer modes (or classes) are covered than at an earlier evaluation."""
+        for key, total in (("modes_covered", "modes_total"), ("classes_covered", "classes_total")):
+            if key not in metrics:
+                continue
+            most, at = self.most_modes.get(key, (-1, 0))
+            if metrics[key] < most:
+                trainer.warn(f"lost-{key}", f"modes are being lost: {metrics[key]} of {metrics[total]} "
+                                            f"{key.split('_')[0]} covered at step {trainer.step}, down from {most} at "
+                                            f"step {at}; the best checkpoint keeps the better generator")
+            elif metrics[key] > most:
+                self.most_modes[key] = (metrics[key], trainer.step)
 
 
 def picture_step(trainer, every: int, end: bool = False) -> bool:

@@ -1,6 +1,7 @@
 """GAN losses as pure functions of D's logits.
 
-Each loss is a pair: ``d(real_logits, fake_logits)`` is minimised by D, ``g(fake_logits)`` by G.
+Each loss is a pair: ``d(real_logits, fake_logits)`` is minimised by D, ``g(fake_logits, real_logits=None)``
+by G. Only the relativistic losses use ``real_logits`` in G's loss (``GANLoss.relativistic``); the others ignore it.
 Logits are D's raw outputs, shape [B]; D(x) = sigmoid(logit) for the logistic losses.
 Useful identities: -log(sigmoid(t)) = softplus(-t) and -log(1 - sigmoid(t)) = softplus(t).
 """
@@ -19,7 +20,8 @@ from .errors import GankitError
 class GANLoss(NamedTuple):
     name: str
     d: Callable[[Tensor, Tensor], Tensor]  # (real_logits, fake_logits) -> D's loss
-    g: Callable[[Tensor], Tensor]  # fake_logits -> G's loss
+    g: Callable[..., Tensor]  # (fake_logits, real_logits=None) -> G's loss
+    relativistic: bool = False  # g needs real_logits, so G's step must also run D on a real batch
 
 
 def logistic_d(real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tensor:
@@ -34,7 +36,7 @@ def logistic_d(real: Tensor, fake: Tensor, label_smoothing: float = 0.0) -> Tens
     return real_term.mean() + F.softplus(fake).mean()
 
 
-def minimax_g(fake: Tensor) -> Tensor:
+def minimax_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
     """G minimises E[log(1 - D(G(z)))] = -E[softplus(fake)]: the original (saturating) minimax game.
 
     Goodfellow et al. 2014. Its gradient vanishes when D confidently rejects fakes, hence the
@@ -43,7 +45,7 @@ def minimax_g(fake: Tensor) -> Tensor:
     return -F.softplus(fake).mean()
 
 
-def nonsaturating_g(fake: Tensor) -> Tensor:
+def nonsaturating_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
     """G minimises -E[log D(G(z))] = E[softplus(-fake)] (Goodfellow et al. 2014, section 3)."""
     return F.softplus(-fake).mean()
 
@@ -56,7 +58,7 @@ def wasserstein_d(real: Tensor, fake: Tensor) -> Tensor:
     return fake.mean() - real.mean()
 
 
-def wasserstein_g(fake: Tensor) -> Tensor:
+def wasserstein_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
     """G minimises -E[D(G(z))] (Arjovsky et al. 2017)."""
     return -fake.mean()
 
@@ -66,7 +68,7 @@ def least_squares_d(real: Tensor, fake: Tensor) -> Tensor:
     return 0.5 * (real - 1.0).square().mean() + 0.5 * fake.square().mean()
 
 
-def least_squares_g(fake: Tensor) -> Tensor:
+def least_squares_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
     """G minimises 1/2 E[(D(G(z)) - 1)^2] (Mao et al. 2017)."""
     return 0.5 * (fake - 1.0).square().mean()
 
@@ -76,16 +78,72 @@ def hinge_d(real: Tensor, fake: Tensor) -> Tensor:
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
 
 
-def hinge_g(fake: Tensor) -> Tensor:
+def hinge_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
     """G minimises -E[D(G(z))] (Lim & Ye 2017)."""
     return -fake.mean()
 
 
+def relative(real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """(r, f) = (C(x_r) - E[C(x_f)], C(x_f) - E[C(x_r)]): each logit relative to the other batch's mean."""
+    return real - fake.mean(), fake - real.mean()
+
+
+def _needs_real(real_logits: Tensor | None) -> Tensor:
+    if real_logits is None:
+        raise ValueError("a relativistic G loss needs real_logits: call g(fake_logits, real_logits)")
+    return real_logits
+
+
+def ra_logistic_d(real: Tensor, fake: Tensor) -> Tensor:
+    """RaSGAN, D minimises -E[log sigmoid(r)] - E[log(1 - sigmoid(f))] = E[softplus(-r)] + E[softplus(f)].
+
+    r = C(x_r) - E[C(x_f)], f = C(x_f) - E[C(x_r)]: D estimates how much more realistic real data is than
+    fake data on average. Jolicoeur-Martineau 2018, "The relativistic discriminator: a key element missing
+    from standard GAN".
+    """
+    r, f = relative(real, fake)
+    return F.softplus(-r).mean() + F.softplus(f).mean()
+
+
+def ra_logistic_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """RaSGAN, G minimises -E[log sigmoid(f)] - E[log(1 - sigmoid(r))]: D's loss with real and fake swapped.
+
+    Unlike the classic losses, G's gradient also flows through the real term (Jolicoeur-Martineau 2018).
+    """
+    return ra_logistic_d(fake, _needs_real(real_logits))
+
+
+def ra_least_squares_d(real: Tensor, fake: Tensor) -> Tensor:
+    """RaLSGAN, D minimises E[(r - 1)^2] + E[(f + 1)^2] (Jolicoeur-Martineau 2018)."""
+    r, f = relative(real, fake)
+    return (r - 1.0).square().mean() + (f + 1.0).square().mean()
+
+
+def ra_least_squares_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """RaLSGAN, G minimises E[(f - 1)^2] + E[(r + 1)^2]: D's loss with real and fake swapped (ibid.)."""
+    return ra_least_squares_d(fake, _needs_real(real_logits))
+
+
+def ra_hinge_d(real: Tensor, fake: Tensor) -> Tensor:
+    """RaHingeGAN, D minimises E[max(0, 1 - r)] + E[max(0, 1 + f)] (Jolicoeur-Martineau 2018)."""
+    r, f = relative(real, fake)
+    return F.relu(1.0 - r).mean() + F.relu(1.0 + f).mean()
+
+
+def ra_hinge_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """RaHingeGAN, G minimises E[max(0, 1 - f)] + E[max(0, 1 + r)]: D's loss with real and fake swapped (ibid.)."""
+    return ra_hinge_d(fake, _needs_real(real_logits))
+
+
 LOGISTIC = ("minimax", "nonsaturating")
+RELATIVISTIC = ("relativistic", "relativistic-ls", "relativistic-hinge")
 
 
 def get_loss(name: str, label_smoothing: float = 0.0) -> GANLoss:
-    """The loss pair for a config's ``loss.name``; ``wgan-gp`` is the Wasserstein pair (its penalty is a regularizer)."""
+    """The loss pair for a config's ``loss.name``; ``wgan-gp`` is the Wasserstein pair (its penalty is a regularizer).
+
+    The ``relativistic*`` losses are Jolicoeur-Martineau's relativistic average ones (RaSGAN, RaLSGAN, RaHinge).
+    """
     if label_smoothing and name not in LOGISTIC:
         raise GankitError(f"loss.label_smoothing = {label_smoothing}: applies to the logistic losses "
                           f"({', '.join(LOGISTIC)}), not {name!r}")
@@ -97,8 +155,11 @@ def get_loss(name: str, label_smoothing: float = 0.0) -> GANLoss:
         "wgan-gp": (wasserstein_d, wasserstein_g),
         "least-squares": (least_squares_d, least_squares_g),
         "hinge": (hinge_d, hinge_g),
+        "relativistic": (ra_logistic_d, ra_logistic_g),
+        "relativistic-ls": (ra_least_squares_d, ra_least_squares_g),
+        "relativistic-hinge": (ra_hinge_d, ra_hinge_g),
     }
     if name not in pairs:
         raise GankitError(f"unknown loss {name!r}; expected one of: {', '.join(pairs)}")
     d, g = pairs[name]
-    return GANLoss(name, d, g)
+    return GANLoss(name, d, g, relativistic=name in RELATIVISTIC)

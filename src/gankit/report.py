@@ -68,13 +68,15 @@ def write_report(run: RunDir, status: str, facts: Sequence[tuple[str, str]] = ()
     listed under it. A ``running`` report reloads itself every ``REFRESH_S`` seconds.
     """
     records = run.read_metrics()
-    training = [r for r in records if "eval" not in r]
+    training = [r for r in records if "d_loss" in r]
+    warnings = [r["warning"] for r in records if "warning" in r]
     evaluations = [r for r in records if "eval" in r]
     curves = write_curves(run.path, training, evaluations)
     pictures = latest_pictures(run)
     config = run.config_path.read_text(encoding="utf-8") if run.config_path.is_file() else ""
     page = render(run.path.name, status, facts, training[-1] if training else None, curves, pictures, config,
-                  refresh=REFRESH_S if running else None, evaluation=evaluations[-1] if evaluations else None)
+                  refresh=REFRESH_S if running else None, evaluation=evaluations[-1] if evaluations else None,
+                  warnings=warnings)
     atomic_write(run.report_path, page.encode("utf-8"))  # a reader never sees half a page
     return run.report_path
 
@@ -142,7 +144,8 @@ def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
 
 def render(name: str, status: str, facts: Sequence[tuple[str, str]], record: dict[str, Any] | None,
            curves: Sequence[tuple[str, str]], pictures: Sequence[tuple[str, str]], config: str,
-           refresh: int | None = None, evaluation: dict[str, Any] | None = None) -> str:
+           refresh: int | None = None, evaluation: dict[str, Any] | None = None,
+           warnings: Sequence[str] = ()) -> str:
     """The page as a string; every text that comes from the run is escaped."""
     e = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -153,6 +156,9 @@ def render(name: str, status: str, facts: Sequence[tuple[str, str]], record: dic
              f'<p class="status" id="status">{e(status)}</p>']
     if facts:
         parts.append("<ul>" + "".join(f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in facts) + "</ul>")
+    if warnings:
+        parts.append('<h2>Warnings</h2><ul id="warnings">' + "".join(f'<li class="missing">{e(w)}</li>'
+                                                                     for w in warnings) + "</ul>")
     parts.append("<h2>Last logged step</h2>")
     if record:
         cells = [(head, fmt.format(record[key])) for key, head, fmt in LAST_RECORD if key in record]

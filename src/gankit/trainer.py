@@ -12,6 +12,7 @@ current step and writes a checkpoint; Ctrl-C calls it.
 from __future__ import annotations
 
 import copy
+import math
 import signal
 import sys
 import threading
@@ -29,12 +30,14 @@ from .checkpoint import (join_optimizer_state, load_checkpoint, prefixed, save_c
 from .config import Config, TrainConfig
 from .data import Dataset
 from .errors import GankitError, TrainingDiverged
+from .augment import annealed_std, diff_augment, instance_noise, parse_policy
 from .losses import get_loss
-from .regularizers import clip_weights, gradient_penalty
+from .regularizers import clip_weights, dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
 
 CHECKPOINT_FORMAT = 1
 # Names of the window statistics, in the order they are accumulated.
-STATS = ("d_loss", "g_loss", "d_real", "d_fake", "p_real", "p_fake")
+STATS = ("d_loss", "g_loss", "d_real", "d_fake", "p_real", "p_fake", "d_acc_real", "d_acc_fake")
+D_WON_LOGS = 5  # logged intervals in a row with D rejecting fakes confidently before the warning
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,6 +106,37 @@ def update_ema(ema: nn.Module, G: nn.Module, decay: float) -> None:
         b_ema.copy_(b)
 
 
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """The learning-rate multiplier at ``step``: linear warm-up over ``warmup_steps``, then the schedule to 0."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    progress = min((step - cfg.warmup_steps) / max(cfg.steps - cfg.warmup_steps, 1), 1.0)
+    return 1.0 - progress if cfg.lr_schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class HistoricalAverage:
+    """lambda ||theta - mean of past theta||^2 (Salimans et al. 2016, "Improved Techniques for Training GANs",
+    section 3.3): a pull towards each player's own past, which damps the oscillations of gradient play.
+
+    The mean is the running average over all of a network's updates so far; it is part of the checkpoint.
+    """
+
+    def __init__(self, module: nn.Module, weight: float):
+        self.weight = weight
+        self.mean = [p.detach().clone() for p in module.parameters()]
+        self.count = 1  # the initial weights count as the first
+
+    def penalty(self, module: nn.Module) -> Tensor:
+        return self.weight * sum((p - m).square().sum() for p, m in zip(module.parameters(), self.mean))
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        self.count += 1
+        torch._foreach_lerp_(self.mean, [p.detach() for p in module.parameters()], 1.0 / self.count)
+
+
 def grad_norm(module: nn.Module) -> Tensor:
     norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
     return torch.stack(norms).norm() if norms else torch.zeros(())
@@ -125,6 +159,26 @@ class Trainer:
         self.G_ema = make_ema(self.G) if train.ema else None
         self._d_params = [p for p in self.D.parameters() if p.requires_grad]
         self.loss = get_loss(config.loss.name, config.loss.label_smoothing)
+        loss_cfg = config.loss
+        self.penalty = loss_cfg.penalty if loss_cfg.penalty != "none" else ("gp" if loss_cfg.name == "wgan-gp" else "none")
+        self.augment = parse_policy(train.augment)
+        if self.augment and not data.is_image:
+            raise GankitError(f"train.augment = {train.augment!r}: DiffAugment transforms images; this data is rows "
+                              f"of {data.num_features} values (use train.instance_noise instead)")
+        if loss_cfg.feature_matching and not callable(getattr(D, "features", None)):
+            raise GankitError("loss.feature_matching needs D.features(x, y) (the built-in models have it); "
+                              "your D has no features method")
+        self.history = ({"G": HistoricalAverage(G, loss_cfg.historical_averaging),
+                         "D": HistoricalAverage(D, loss_cfg.historical_averaging)}
+                        if loss_cfg.historical_averaging else None)
+        self.lr_scale = 1.0  # lowered after each NaN rollback
+        self.retries = 0
+        self.warnings: list[str] = []
+        self._warned: set[str] = set()
+        self._d_won_logs = 0
+        self._d_updates = 0
+        # Where D's output separates real (above) from fake (below): 0 for logits, 1/2 for least squares' targets.
+        self.d_threshold = 0.5 if loss_cfg.name == "least-squares" else 0.0
         self.opt_g = make_optimizer(self.G.parameters(), train, train.g_lr, train.g_betas)
         self.opt_d = make_optimizer(self.D.parameters(), train, train.d_lr, train.d_betas)
         self.conditional = data.y is not None and config.model.conditional
@@ -163,30 +217,54 @@ class Trainer:
         y = self.y[idx] if self.conditional else None
         with torch.no_grad():
             fake = self.G(self.noise_batch(self.batch_size), y)
+        real, fake = self.d_input(real), self.d_input(fake)
         real_logits, fake_logits = self.D(real, y), self.D(fake, y)
         loss = self.loss.d(real_logits, fake_logits)
-        if self.config.loss.name == "wgan-gp":
-            loss = loss + self.config.loss.gp_weight * gradient_penalty(self.D, real, fake, y, self.noise)
+        penalty = self.d_penalty(real, fake, y)
+        if penalty is not None:
+            loss = loss + penalty
+        if self.history is not None:
+            loss = loss + self.history["D"].penalty(self.D)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         if measure:
             self._d_grad_norm = grad_norm(self.D)
         self.opt_d.step()
+        if self.history is not None:
+            self.history["D"].update(self.D)
         if self.config.loss.name == "wasserstein":
             clip_weights(self.D, self.config.loss.clip)
         real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-        self._acc[[0, 2, 3, 4, 5]] += torch.stack([
+        self._acc[[0, 2, 3, 4, 5, 6, 7]] += torch.stack([
             loss.detach(), real_logits.mean(), fake_logits.mean(),
-            torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()])
+            torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+            (real_logits > self.d_threshold).float().mean(), (fake_logits < self.d_threshold).float().mean()])
         self._bad += (~torch.isfinite(loss)).float()
         self._window_d += 1
 
     def g_step(self, measure: bool = False) -> None:
-        """One update of G through D on a fresh noise batch."""
+        """One update of G through D on a fresh noise batch (and a real batch, for the relativistic losses and
+        feature matching)."""
         y = self.label_batch(self.batch_size)
         for p in self._d_params:  # G's step needs gradients through D, not of D's weights
             p.requires_grad_(False)
-        loss = self.loss.g(self.D(self.G(self.noise_batch(self.batch_size), y), y))
+        fake = self.d_input(self.G(self.noise_batch(self.batch_size), y))
+        fake_logits = self.D(fake, y)
+        real_logits = None
+        fm_weight = self.config.loss.feature_matching
+        if self.loss.relativistic or fm_weight:
+            idx = self.sampler.next()
+            real, y_real = self.d_input(self.x[idx]), (self.y[idx] if self.conditional else None)
+            if self.loss.relativistic:
+                with torch.no_grad():
+                    real_logits = self.D(real, y_real)
+        loss = self.loss.g(fake_logits, real_logits)
+        if fm_weight:  # Salimans et al. 2016, 3.1: match the mean of D's features on real and generated batches
+            with torch.no_grad():
+                real_features = self.D.features(real, y_real).mean(0)
+            loss = loss + fm_weight * (self.D.features(fake, y).mean(0) - real_features).square().sum()
+        if self.history is not None:
+            loss = loss + self.history["G"].penalty(self.G)
         for p in self._d_params:
             p.requires_grad_(True)
         self.opt_g.zero_grad(set_to_none=True)
@@ -194,14 +272,56 @@ class Trainer:
         if measure:
             self._g_grad_norm = grad_norm(self.G)
         self.opt_g.step()
+        if self.history is not None:
+            self.history["G"].update(self.G)
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, self.config.train.ema)
         self._acc[1] += loss.detach()
         self._bad += (~torch.isfinite(loss)).float()
         self._window_g += 1
 
+    def d_input(self, x: Tensor) -> Tensor:
+        """What D sees of a real or generated batch: DiffAugment, then annealed instance noise, when configured.
+
+        Both go to real and fake alike (and to G's step): augmenting only the real data would teach G to
+        generate the augmentations (Zhao et al. 2020).
+        """
+        if self.augment:
+            x = diff_augment(x, self.augment, self.noise)
+        train = self.config.train
+        if train.instance_noise:
+            x = instance_noise(x, annealed_std(train.instance_noise, self.step, train.steps), self.noise)
+        return x
+
+    def d_penalty(self, real: Tensor, fake: Tensor, y: Tensor | None) -> Tensor | None:
+        """The configured gradient penalty, every ``loss.penalty_every`` D updates and then weighted as many times
+        (lazy regularisation, Karras et al. 2020): the same expected push for a fraction of the cost."""
+        every = self.config.loss.penalty_every
+        if self.penalty == "none" or self._d_updates % every:
+            return None
+        weight = self.config.loss.gp_weight * every
+        if self.penalty == "gp":
+            return weight * gradient_penalty(self.D, real, fake, y, self.noise)
+        if self.penalty == "r1":
+            return weight / 2 * r1_penalty(self.D, real, y)  # gamma/2 E||grad D(x)||^2, Mescheder et al. 2018
+        if self.penalty == "r2":
+            return weight / 2 * r2_penalty(self.D, fake, y)
+        return weight * dragan_penalty(self.D, real, y, self.noise)
+
+    def set_learning_rates(self) -> None:
+        """The learning rates of this step: the configured ones x schedule x any NaN back-off. Derived from the
+        step alone, so a resumed run follows the same schedule."""
+        train = self.config.train
+        factor = lr_factor(train, self.step) * self.lr_scale
+        for opt, lr in ((self.opt_g, train.g_lr), (self.opt_d, train.d_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
+
     def train_step(self, measure: bool = False) -> None:
-        for _ in range(self.config.train.d_steps):
+        self.set_learning_rates()
+        d_steps = self.config.train.d_steps
+        for i in range(d_steps):
+            self._d_updates = self.step * d_steps + i
             self.d_step(measure)
         self.g_step(measure)
         self.step += 1
@@ -216,27 +336,71 @@ class Trainer:
         self._window_start = time.perf_counter()
         with self._ctrl_c_stops():
             self._call("on_train_start")
+            initial = None if self.last_checkpoint_step is not None else self._snapshot()
             try:
-                while self.step < steps and self.stop_reason is None:
-                    measure = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == steps
-                    self.train_step(measure)
-                    if measure:
-                        self._log()
-                    if self.step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint()
-                    self._call("on_step_end")
-                if self.stop_reason is None:
-                    self.stop_reason = "finished" if self.step >= steps else "stopped"
-                if self._window_g:
-                    self._log()
-                if self.last_checkpoint_step != self.step:
-                    self.save_checkpoint()
+                while True:
+                    try:
+                        self._run(steps)
+                        break
+                    except TrainingDiverged as e:
+                        if self.retries >= cfg.nan_retries:
+                            raise TrainingDiverged(f"{e}" + (f" (after {self.retries} retries with learning rates "
+                                                             f"x{self.lr_scale:g})" if self.retries else "")) from None
+                        self._rollback(initial)
             except TrainingDiverged:
                 self.stop_reason = "diverged"
                 raise
             finally:
                 self._call("on_train_end")
         return self.last_record
+
+    def _run(self, steps: int) -> None:
+        cfg = self.config.train
+        while self.step < steps and self.stop_reason is None:
+            measure = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == steps
+            self.train_step(measure)
+            if measure:
+                self._log()
+            if self.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+            self._call("on_step_end")
+        if self.stop_reason is None:
+            self.stop_reason = "finished" if self.step >= steps else "stopped"
+        if self._window_g:
+            self._log()
+        if self.last_checkpoint_step != self.step:
+            self.save_checkpoint()
+
+    def _snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors, meta = self.state()
+        return {k: v.detach().clone() for k, v in tensors.items()}, copy.deepcopy(meta)
+
+    def _rollback(self, initial) -> None:
+        """Back to the last good state (the latest checkpoint, else the start) with lower learning rates."""
+        failed_at = self.step
+        scale = self.lr_scale * self.config.train.nan_lr_factor
+        if self.last_checkpoint_step is not None and self.checkpoint_path is not None:
+            self.load_checkpoint(self.checkpoint_path)
+        else:
+            self.restore(*initial)
+        self.lr_scale, self.retries = scale, self.retries + 1
+        self._reset_window()
+        self._bad.zero_()
+        self._window_start = time.perf_counter()
+        self._call("on_rollback", {"step": self.step, "failed_at": failed_at, "lr_scale": scale})
+        self.warn(f"rollback-{self.retries}", f"a loss became NaN or Inf by step {failed_at}: back to step {self.step} "
+                  f"with learning rates x{scale:g} (retry {self.retries} of {self.config.train.nan_retries})")
+
+    def warn(self, kind: str, text: str) -> None:
+        """Say ``text`` once per ``kind``: on stderr (above any progress bar), and to callbacks (metrics.jsonl)."""
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        self.warnings.append(text)
+        from tqdm import tqdm
+
+        tqdm.write(f"gankit: warning: {text}", file=sys.stderr)
+        self._call("on_warning", {"step": self.step, "warning": text})
 
     @property
     def sampling_G(self) -> nn.Module:
@@ -270,6 +434,21 @@ class Trainer:
         self._reset_window()
         self._window_start = now
         self._call("on_log", record)
+        self._watch(record)
+
+    def _watch(self, record: dict[str, Any]) -> None:
+        """Warn once when D has won: it rejects generated samples confidently for several logged intervals."""
+        name = self.config.loss.name
+        if name in ("wasserstein", "wgan-gp"):
+            return  # a critic's scores have no 'confident' level
+        won = (record["d_fake"] < 0.1 and record["d_real"] > 0.9) if name == "least-squares" \
+            else record["p_fake"] < 0.05 and record["d_acc_fake"] > 0.99
+        self._d_won_logs = self._d_won_logs + 1 if won else 0
+        if self._d_won_logs >= D_WON_LOGS:
+            self.warn("d-won", f"D has won: it has rejected generated samples with confidence (D(fake) = "
+                               f"{record['p_fake']:.3f}) for {D_WON_LOGS} logged intervals up to step {self.step}, so "
+                               f"G's gradients are vanishing. Try loss.penalty = \"r1\", model.spectral_norm = true, "
+                               f"a lower train.d_lr, train.instance_noise, or the non-saturating loss")
 
     def _check_finite(self, bad: float | None = None) -> None:
         bad = self._bad.item() if bad is None else bad
@@ -329,7 +508,12 @@ class Trainer:
             "opt_g": opt_g_meta,
             "opt_d": opt_d_meta,
             "sampler": self.sampler.state_dict(),
+            "lr_scale": self.lr_scale,
         }
+        if self.history is not None:
+            for name, h in self.history.items():
+                tensors.update({f"history.{name}.{i}": m for i, m in enumerate(h.mean)})
+            meta["history_count"] = {name: h.count for name, h in self.history.items()}
         return tensors, meta
 
     def save_checkpoint(self, path: str | Path | None = None, extra: dict[str, Any] | None = None) -> None:
@@ -347,6 +531,10 @@ class Trainer:
         tensors, meta = load_checkpoint(path)
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise GankitError(f"{path}: checkpoint format {meta.get('format')!r}; this gankit reads {CHECKPOINT_FORMAT}")
+        self.restore(tensors, meta, path)
+
+    def restore(self, tensors: dict[str, Tensor], meta: dict[str, Any], path: str | Path = "snapshot") -> None:
+        """Set every piece of training state from ``state()``'s output."""
         try:
             self.G.load_state_dict(unprefixed("G", tensors))
             self.D.load_state_dict(unprefixed("D", tensors))
@@ -362,4 +550,11 @@ class Trainer:
         if self.device.type == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.sampler.load_state_dict(meta["sampler"])
-        self.step = self.last_checkpoint_step = self._checked_step = meta["step"]
+        self.lr_scale = meta.get("lr_scale", 1.0)
+        if self.history is not None:
+            for name, h in self.history.items():
+                if f"history.{name}.0" in tensors:
+                    h.mean = [tensors[f"history.{name}.{i}"].to(self.device) for i in range(len(h.mean))]
+                    h.count = meta["history_count"][name]
+        self.step = self._checked_step = meta["step"]
+        self.last_checkpoint_step = meta["step"] if path != "snapshot" else None

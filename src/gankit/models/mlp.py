@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from . import MODELS
+from .layers import MinibatchDiscrimination, apply_spectral_norm, pack_samples
 
 
 def _stack(in_dim: int, hidden: int, depth: int, out_dim: int, act) -> nn.Sequential:
@@ -53,20 +54,44 @@ class MLPGenerator(_Conditioned):
 
 
 class MLPDiscriminator(_Conditioned):
+    """x (+ label embedding) -> LeakyReLU hidden layers -> features h -> one logit.
+
+    Options, all off by default: ``minibatch_std`` and ``minibatch_features`` K append the batch's
+    spread and K minibatch-discrimination features to h; ``pack`` m judges packs of m samples (their
+    inputs and label embeddings concatenated, so the first layer is m times wider); ``spectral_norm``
+    normalises every linear layer. ``features`` gives the input of the last layer, for feature matching.
+    """
+
     def __init__(self, in_dim: int, hidden: int = 128, depth: int = 2, num_classes: int = 0, embed_dim: int = 16,
-                 minibatch_std: bool = False):
+                 minibatch_std: bool = False, minibatch_features: int = 0, pack: int = 1,
+                 spectral_norm: bool = False):
         super().__init__(num_classes, embed_dim)
-        body = _stack(in_dim + (embed_dim if num_classes else 0), hidden, depth, 1, lambda: nn.LeakyReLU(0.2))
+        self.pack = pack
+        body = _stack(pack * (in_dim + (embed_dim if num_classes else 0)), hidden, depth, 1,
+                      lambda: nn.LeakyReLU(0.2))
         self.body = body[:-1]  # everything up to the last hidden features
         self.minibatch_std = minibatch_std
         last = body[-1]
-        self.head = nn.Linear(last.in_features + int(minibatch_std), 1)
+        self.minibatch = MinibatchDiscrimination(last.in_features, minibatch_features) if minibatch_features else None
+        self.head = nn.Linear(last.in_features + int(minibatch_std) + minibatch_features, 1)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, in_dim] -> [B]
-        h = self.body(self._with_label(x.flatten(1), y))  # [B, hidden]
+    def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, in_dim] -> [B/m, F]
+        v = pack_samples(self._with_label(x.flatten(1), y), self.pack, type(self).__name__)  # [B/m, m*(in+E)]
+        h = self.body(v)  # [B/m, hidden]
+        parts = [h]
         if self.minibatch_std:
-            h = torch.cat([h, batch_spread(h)], dim=1)  # [B, hidden + 1]
+            parts.append(batch_spread(h))  # [B/m, 1]
+        if self.minibatch is not None:
+            parts.append(self.minibatch(h))  # [B/m, K]
+        return torch.cat(parts, dim=1)  # [B/m, hidden (+ 1) (+ K)]
+
+    def last_layer(self, h: Tensor, y: Tensor | None = None) -> Tensor:  # [B/m, F] -> [B/m]
         return self.head(h).squeeze(1)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, in_dim] -> [B/m]
+        return self.last_layer(self.features(x, y), y)
 
 
 def batch_spread(h: Tensor) -> Tensor:
@@ -84,5 +109,6 @@ def batch_spread(h: Tensor) -> Tensor:
 def build_mlp(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation: str):
     features = math.prod(shape)
     G = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation)
-    D = MLPDiscriminator(features, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim, cfg.minibatch_std)
+    D = MLPDiscriminator(features, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim, cfg.minibatch_std,
+                         cfg.minibatch_features, cfg.pack, cfg.spectral_norm)
     return G, D
