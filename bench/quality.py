@@ -1,7 +1,7 @@
 """Quality benchmark of the built-in recipes: train each, sample it, score the samples.
 
-    .venv/bin/python bench/quality.py                          # gauss1d, ring8, grid25; seed 0
-    .venv/bin/python bench/quality.py --sets ring8 --seeds 0,1,2,3,4
+    .venv/bin/python bench/quality.py                          # gauss1d, ring8, grid25; seeds 0-4
+    .venv/bin/python bench/quality.py --sets ring8 --seeds 0 --set model.latent_classes=0   # one ablation
     .venv/bin/python bench/quality.py --quick                  # a smoke check with few steps
 
 Each recipe (src/gankit/configs/<set>.toml) is trained with the public API into a temporary folder,
@@ -11,8 +11,10 @@ truncation, no rejection, the final checkpoint. Figures:
 - gauss1d: mean and std of 10,000 samples (bar: |mean| < 0.01, std within 5% of 0.1).
 - ring8, grid25: of 2,500 samples, the share that are "high quality" (within 3 std of their nearest
   mode), the modes covered (nearest mode of at least one high-quality sample) and the KL divergence
-  of the high-quality samples' histogram over modes from the uniform one (bar for ring8: all 8
-  modes covered and at least 60% high quality).
+  of the high-quality samples' histogram over modes from the uniform one (gankit.metrics.mode_scores,
+  as `gankit eval` computes them). The bar, in every seed, beats PacGAN4's published figures (Lin et
+  al. 2018): all modes, KL at most 0.03, at least 96% high quality on ring8 and 94% on grid25, in
+  under 5 minutes of training. True data scores 98.9% under this rule.
 
 This prints numbers; it is not a test. Wall times include building the models, writing checkpoints
 and plots; they do not include the interpreter's start-up and `import torch` (printed once at the
@@ -44,7 +46,12 @@ T_IMPORTED = time.perf_counter()
 
 SETS = ("gauss1d", "ring8", "grid25")
 N_SAMPLES = {"gauss1d": 10_000, "ring8": 2_500, "grid25": 2_500}
-WALL_BAR_S = {"gauss1d": 60.0, "ring8": 180.0}  # training time allowed on a 2-core CPU
+WALL_BAR_S = {"gauss1d": 60.0, "ring8": 300.0, "grid25": 300.0}  # training time allowed on a 2-core CPU
+# The bar of issue 5: beat PacGAN4's published figures (Lin et al. 2018, tables on the VEEGAN protocol) in every
+# seed: all modes, KL at most 0.03, and this share of high-quality samples.
+HIGH_QUALITY_BAR = {"ring8": 0.96, "grid25": 0.94}
+KL_BAR = 0.03
+PACGAN4 = {"ring8": "7.8/8 modes, 95.9% high quality, KL 0.07", "grid25": "24.8/25 modes, 93.6% high quality, KL 0.04"}
 QUICK_STEPS = 200
 
 
@@ -59,10 +66,9 @@ def passes(name: str, s: dict) -> bool | None:
     """Whether a run meets its set's bar (None: no bar yet)."""
     if name == "gauss1d":
         quality = abs(s["mean"]) < 0.01 and 0.095 <= s["std"] <= 0.105
-    elif name == "ring8":
-        quality = s["modes_covered"] == s["modes_total"] and s["high_quality"] >= 0.60
     else:
-        return None
+        quality = (s["modes_covered"] == s["modes_total"] and s["high_quality"] >= HIGH_QUALITY_BAR[name]
+                   and s["mode_kl"] is not None and s["mode_kl"] <= KL_BAR)
     return quality and s["train_s"] < WALL_BAR_S[name]
 
 
@@ -116,13 +122,15 @@ def mean_line(name: str, runs: list[dict]) -> str:
                 f"{100 * avg('high_quality'):5.1f}%  KL {kl}")
     n_pass = sum(bool(r["pass"]) for r in runs)
     verdict = "(no bar)" if runs[0]["pass"] is None else f"{n_pass}/{len(runs)} pass"
-    return f"{head}  {body}  train {avg('train_s'):6.1f} s (max {max(r['train_s'] for r in runs):.1f})  {verdict}"
+    ref = f"  [PacGAN4: {PACGAN4[name]}]" if name in PACGAN4 else ""
+    return (f"{head}  {body}  train {avg('train_s'):6.1f} s (max {max(r['train_s'] for r in runs):.1f})  {verdict}"
+            + ref)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets (default {','.join(SETS)})")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds (default 0,1,2,3,4)")
     parser.add_argument("--quick", action="store_true", help=f"train at most {QUICK_STEPS} steps: a smoke check")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: these small MLPs gain little from more, and the "

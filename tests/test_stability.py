@@ -229,3 +229,30 @@ def test_every_stabiliser_at_once_resumes_exactly(base, tmp_path):
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     assert math.isfinite(whole.record["d_loss"])
+
+
+# --------------------------------------------------------------------------------------------- discrete latent
+
+
+def test_discrete_latent_picks_equally_likely_categories():
+    from gankit.models.mlp import discrete_latent
+
+    z = torch.randn(200_000, 5, generator=torch.Generator().manual_seed(0))
+    out = discrete_latent(z, 8)
+    assert out.shape == (200_000, 8 + 4)
+    torch.testing.assert_close(out[:, 8:], z[:, 1:])  # the rest passes through
+    share = out[:, :8].mean(0)
+    assert out[:, :8].sum(1).eq(1).all() and (share - 1 / 8).abs().max() < 0.003
+    # The category is a step function of z_0: its eighths of the normal distribution.
+    edges = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor([1 / 8, 2 / 8]))
+    assert discrete_latent(torch.tensor([[float(edges[0]) - 1e-3, 0.0], [float(edges[0]) + 1e-3, 0.0]]), 8)[:, :8].argmax(1).tolist() == [0, 1]
+
+
+def test_latent_classes_in_a_generator_and_its_checks(tmp_path):
+    result = gankit.train(tiny_config("model.latent_classes=16"), run_dir=tmp_path / "run", progress=False)
+    x, _ = gankit.sample(result.run_dir, 100)
+    assert x.shape == (100, 2) and result.trainer.G.net[0].in_features == 4 - 1 + 16
+    with pytest.raises(GankitError, match="model.latent_classes = 1: expected 0"):
+        tiny_config("model.latent_classes=1")
+    with pytest.raises(GankitError, match='model.family = "mlp"'):
+        tiny_config("model.latent_classes=4", "model.family=dcgan", "data.name=digits")

@@ -51,6 +51,7 @@ class ModelConfig:
     spectral_norm: bool = False  # D's weights divided by their largest singular value (Miyato et al. 2018)
     minibatch_features: int = 0  # minibatch discrimination kernels in D (Salimans et al. 2016); 0 = off
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of m samples; data.batch_size must divide by m
+    latent_classes: int = 0  # MLP G: z_0 picks one of K categories (a discrete latent, DeLiGAN-style); 0 = off
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ CHOICES = {
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
             "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor"}
-NON_NEGATIVE = {"eval.every", "model.minibatch_features", "loss.feature_matching", "loss.historical_averaging",
+NON_NEGATIVE = {"eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
                 "train.warmup_steps", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
 
 
@@ -269,6 +270,11 @@ def validate(config: Config, source: str = "config") -> None:
     if not 0 <= config.train.ema < 1:
         raise GankitError(f"{source}: train.ema = {config.train.ema!r}: expected 0 (off) or a decay in (0, 1), "
                           f"e.g. 0.999")
+    if config.model.latent_classes == 1 or (config.model.latent_classes and config.model.family != "mlp"):
+        raise GankitError(f"{source}: model.latent_classes = {config.model.latent_classes}: expected 0 (off) or at "
+                          f"least 2, with model.family = \"mlp\"")
+    if config.model.latent_classes and config.model.z_dim < 2:
+        raise GankitError(f"{source}: model.latent_classes needs model.z_dim >= 2 (z_0 picks the category)")
     if config.data.batch_size % config.model.pack:
         raise GankitError(f"{source}: model.pack = {config.model.pack}: data.batch_size = {config.data.batch_size} "
                           f"must be a multiple of it (D judges packs of {config.model.pack} samples)")

@@ -41,15 +41,31 @@ class _Conditioned(nn.Module):
         return torch.cat([v, self.embed(y)], dim=1)  # [B, in + embed]
 
 
+def discrete_latent(z: Tensor, k: int) -> Tensor:
+    """[B, z_dim] ~ N(0, I) -> [B, k + z_dim - 1]: z_0 picks one of k equally likely categories (by the normal CDF,
+    so each has probability 1/k), given one-hot; the other coordinates pass through.
+
+    A continuous G fed a connected Gaussian must stretch across the gaps between separated modes and put
+    samples there; a discrete latent lets it jump (as DeLiGAN, Gurumurthy et al. 2017, and
+    Khayatkhoei et al. 2018 argue). The prior is still z ~ N(0, I): sampling and export are unchanged.
+    """
+    u = 0.5 * (1.0 + torch.erf(z[:, 0] / math.sqrt(2.0)))  # Phi(z_0) ~ U(0, 1)
+    category = (u * k).long().clamp_(0, k - 1)
+    return torch.cat([nn.functional.one_hot(category, k).to(z.dtype), z[:, 1:]], dim=1)
+
+
 class MLPGenerator(_Conditioned):
     def __init__(self, z_dim: int, shape: tuple[int, ...], hidden: int = 128, depth: int = 2, num_classes: int = 0,
-                 embed_dim: int = 16, out_activation: str = "none"):
+                 embed_dim: int = 16, out_activation: str = "none", latent_classes: int = 0):
         super().__init__(num_classes, embed_dim)
-        self.z_dim, self.shape = z_dim, tuple(shape)
-        self.net = _stack(z_dim + (embed_dim if num_classes else 0), hidden, depth, math.prod(shape), nn.ReLU)
+        self.z_dim, self.shape, self.latent_classes = z_dim, tuple(shape), latent_classes
+        in_dim = z_dim + (latent_classes - 1 if latent_classes else 0) + (embed_dim if num_classes else 0)
+        self.net = _stack(in_dim, hidden, depth, math.prod(shape), nn.ReLU)
         self.out = nn.Tanh() if out_activation == "tanh" else nn.Identity()
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # [B, z_dim] -> [B, *shape]
+        if self.latent_classes:
+            z = discrete_latent(z, self.latent_classes)
         return self.out(self.net(self._with_label(z, y))).view(-1, *self.shape)
 
 
@@ -108,7 +124,8 @@ def batch_spread(h: Tensor) -> Tensor:
 @MODELS.register("mlp")
 def build_mlp(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation: str):
     features = math.prod(shape)
-    G = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation)
+    G = MLPGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation,
+                     cfg.latent_classes)
     D = MLPDiscriminator(features, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim, cfg.minibatch_std,
                          cfg.minibatch_features, cfg.pack, cfg.spectral_norm)
     return G, D
