@@ -146,6 +146,16 @@ def test_cli_eval_of_a_run_prints_and_writes_json(trained, capsys):
     assert json.loads(capsys.readouterr().out)["metrics"] == printed["metrics"]
 
 
+def test_eval_scores_the_samples_gankit_sample_draws(trained):
+    """One seed, one set of samples: what `gankit eval --seed S` scores is what `gankit sample --seed S` writes."""
+    config = gankit.load_config(trained / "config.toml")
+    G, meta, _, _ = gankit.load_generator(trained)
+    ev = Evaluator(gankit.load_data(config.data, config.seed), config.eval, n_real=100)
+    fake = ev.generate(G, meta["model"]["z_dim"], 300, conditional=False, seed=5)
+    x, _ = gankit.sample(trained, 300, seed=5)
+    np.testing.assert_allclose(fake.x.numpy(), x, rtol=1e-6, atol=1e-7)
+
+
 def test_cli_eval_of_two_sample_files(tmp_path, capsys):
     r = np.random.default_rng(0)
     real, fake = r.normal(0, 1, (1000, 3)), r.normal(0.5, 1, (800, 3))
@@ -180,6 +190,7 @@ def test_cli_eval_of_two_image_folders(tmp_path, capsys):
     ([], "nothing to evaluate"),
     (["--real", "{tmp}/nope.npy", "--fake", "{tmp}/nope.npy"], "nope.npy: file not found"),
     (["--real", "{tmp}/x.txt", "--fake", "{tmp}/x.txt"], "expected a .npy or .csv file, or a folder"),
+    (["--real", "{tmp}/junk.npy", "--fake", "{tmp}/junk.npy"], "junk.npy: not a .npy array of numbers"),
     (["{run}", "--metrics", "fid,bogus"], "unknown metric 'bogus'"),
     (["{run}", "--features", "inception"], "GANKIT_INCEPTION_WEIGHTS"),
     (["{run}", "--checkpoint", "best"], "best.safetensors: checkpoint not found"),
@@ -187,6 +198,7 @@ def test_cli_eval_of_two_image_folders(tmp_path, capsys):
 ])
 def test_cli_eval_errors_are_one_line(args, message, tmp_path, trained, capsys, monkeypatch):
     monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    (tmp_path / "junk.npy").write_text("not numpy")
     args = [a.format(tmp=tmp_path, run=trained) for a in args]
     assert main(["eval", *args]) == 2
     err = capsys.readouterr().err.strip()

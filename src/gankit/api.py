@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,7 +26,7 @@ from .fileio import atomic_write
 from .metrics import Evaluator, best_key
 from .models import MODELS
 from .runs import RunDir, create_run, default_run_path, open_run
-from .sampling import MINMAX_RANGE, to_pixels
+from .sampling import MINMAX_RANGE, run_generator, seeded_inputs, to_pixels
 from .trainer import Trainer
 
 RECIPES = Path(__file__).parent / "configs"
@@ -119,11 +118,11 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
     if resume:
         trainer.load_checkpoint(run.checkpoint)
-    writer = MetricsWriter(run, trainer.step if resume else None)
-    evaluation = ([Evaluate(run, evaluator, writer, config.eval.every, config.eval.n, best, seed=config.seed)]
+    evaluation = ([Evaluate(run, evaluator, config.eval.every, config.eval.n, best, seed=config.seed)]
                   if evaluator is not None else [])
     # In call order: pictures before TensorBoard (which logs them) and the report (which shows them) last.
-    trainer.callbacks = [writer, *([Progress(config.train.steps)] if progress else []),
+    trainer.callbacks = [MetricsWriter(run, trainer.step if resume else None),
+                         *([Progress(config.train.steps)] if progress else []),
                          *evaluation, *picture_callbacks(run, data, plot_every, config.seed), *tensorboard,
                          *callbacks, ReportWriter(run, plot_every)]
     record = trainer.fit()
@@ -202,19 +201,11 @@ def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str 
     if n <= 0:
         raise GankitError(f"--n {n}: expected a positive number of samples")
     classes = meta["data"]["class_names"]
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, meta["model"]["z_dim"], generator=g)
-    y = None
-    if classes:
-        if label is not None:
-            y = torch.full((n,), label_index(classes, label), dtype=torch.long)
-        else:
-            y = torch.multinomial(torch.tensor(meta["data"]["class_frequencies"]), n, replacement=True, generator=g)
-    elif label is not None:
+    if label is not None and not classes:
         raise GankitError(f"--label {label}: this run's generator is unconditional")
-    out = torch.cat([G(z[i:i + batch_size], None if y is None else y[i:i + batch_size])
-                     for i in range(0, n, batch_size)])  # [n, *shape]
-    return out, (None if y is None else y.numpy())
+    z, y = seeded_inputs(n, meta["model"]["z_dim"], seed, meta["data"]["class_frequencies"],
+                         None if label is None else label_index(classes, label))
+    return run_generator(G, z, y, batch_size), (None if y is None else y.numpy())  # [n, *shape]
 
 
 def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: int = 0, features: str | None = None,
@@ -249,20 +240,13 @@ def compare(real: str | Path, fake: str | Path, features: str = "auto", metrics:
     """Metrics of the samples in ``fake`` against those in ``real``, with no run: .npy/.csv files (rows, or
     .npy images [N, H, W] / [N, C, H, W]) or image folders. Images are scaled to [0, 1] (from 0..255)."""
     from .metrics import compare as compare_sets
-    from .metrics.evaluate import INCEPTION_HINT
 
     x_real, x_fake = read_samples(real, "--real"), read_samples(fake, "--fake")
     if x_real.shape[1:] != x_fake.shape[1:]:
         raise GankitError(f"--real {real} holds samples of shape {list(x_real.shape[1:])}, --fake {fake} of shape "
                           f"{list(x_fake.shape[1:])}; expected the same")
-    is_image = x_real.dim() == 4
-    if features == "auto":
-        features = "inception" if is_image and (inception_weights or os.environ.get("GANKIT_INCEPTION_WEIGHTS")) \
-            else "raw"
     result = compare_sets(x_real, x_fake, features, metrics, seed=seed, weights=inception_weights)
     result["how"].update(real=str(real), fake=str(fake))
-    if is_image and features == "raw":
-        result["how"]["note"] = f"features are raw pixel values, not Inception's: {INCEPTION_HINT}"
     return result
 
 
@@ -281,8 +265,9 @@ def read_samples(path: str | Path, flag: str) -> torch.Tensor:
             raise GankitError(f"{flag} {path}: file not found")
         try:
             array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise GankitError(f"{flag} {path}: not a readable .npy array ({str(e).splitlines()[0]})") from None
+        except (ValueError, OSError):  # not .npy at all, or pickled objects (which gankit never unpickles)
+            raise GankitError(f"{flag} {path}: not a .npy array of numbers (saved with numpy.save, without "
+                              f"Python objects)") from None
         if array.ndim not in (2, 3, 4) or not np.issubdtype(array.dtype, np.number):
             raise GankitError(f"{flag} {path}: holds {array.dtype} of shape {list(array.shape)}; expected numbers as "
                               f"rows [N, F] or images [N, H, W] / [N, C, H, W] / [N, H, W, C]")

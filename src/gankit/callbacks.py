@@ -85,10 +85,12 @@ class MetricsWriter(Callback):
     """Appends each logged record to ``metrics.jsonl``."""
 
     def __init__(self, run: RunDir, resume_step: int | None = None):
-        self.run = run
         self.log = MetricsLog(run.metrics_path, resume_step)
 
     def on_log(self, trainer, record: dict[str, Any]) -> None:
+        self.log.write(record)
+
+    def on_eval(self, trainer, record: dict[str, Any]) -> None:
         self.log.write(record)
 
     def on_warning(self, trainer, record: dict[str, Any]) -> None:
@@ -96,7 +98,7 @@ class MetricsWriter(Callback):
 
     def on_rollback(self, trainer, info: dict[str, Any]) -> None:
         """Lines of the diverged stretch go; one line says what happened."""
-        self.log = MetricsLog(self.run.metrics_path, info["step"])
+        self.log.truncate(info["step"])
         self.log.write({"step": info["step"], "rollback": info})
 
     def on_train_end(self, trainer) -> None:
@@ -104,13 +106,14 @@ class MetricsWriter(Callback):
 
 
 class Evaluate(Callback):
-    """Every ``every`` steps and at the end: metrics of ``n`` samples from a fixed noise batch, appended to
-    ``metrics.jsonl`` as ``{"step", "eval": {...}}``; the checkpoint with the best ``best`` value so far is
-    kept as ``checkpoints/best.safetensors`` (its metadata holds the evaluation)."""
+    """Every ``every`` steps and at the end: metrics of ``n`` samples from a fixed noise batch, sent to the
+    callbacks' ``on_eval`` as ``{"step", "eval": {...}, ...}`` (``MetricsWriter`` puts it in metrics.jsonl,
+    TensorBoard plots it); the checkpoint with the best ``best`` value so far is kept as
+    ``checkpoints/best.safetensors`` (its metadata holds the evaluation)."""
 
-    def __init__(self, run: RunDir, evaluator: Evaluator, writer: MetricsWriter, every: int, n: int,
-                 best: str | None, seed: int = 0, stream=None):
-        self.run, self.evaluator, self.writer = run, evaluator, writer
+    def __init__(self, run: RunDir, evaluator: Evaluator, every: int, n: int, best: str | None, seed: int = 0,
+                 stream=None):
+        self.run, self.evaluator = run, evaluator
         self.every, self.n, self.best, self.seed = every, n, best, seed
         self.stream = stream or sys.stderr
         self.best_value: float | None = None
@@ -141,11 +144,8 @@ class Evaluate(Callback):
             self.best_value = metrics[self.best]
             trainer.save_checkpoint(self.run.best_checkpoint, extra={"eval": metrics, "eval_how": how})
             record["best"] = self.best
-        self.writer.log.write(record)
+        trainer.emit("on_eval", record)
         self.watch_modes(trainer, metrics)
-        for callback in trainer.callbacks:
-            if callback is not self and hasattr(callback, "on_eval"):
-                callback.on_eval(trainer, record)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         from tqdm import tqdm  # writes above a progress bar, if one is showing
 

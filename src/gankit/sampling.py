@@ -144,7 +144,35 @@ def fixed_batch(z_dim: int, num_classes: int = 0, seed: int = 0) -> tuple[Tensor
     return torch.randn(len(y), z_dim, generator=g), y
 
 
+def seeded_inputs(n: int, z_dim: int, seed: int, class_frequencies: Sequence[float] | Tensor | None = None,
+                  label: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """``n`` noise vectors and, for a conditional G, class indices: ``label`` for all, else drawn with
+    ``class_frequencies``. The same seed gives the same inputs, so ``gankit sample`` and ``gankit eval``
+    with one seed see one set of samples."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, z_dim, generator=g)
+    if class_frequencies is None or len(class_frequencies) == 0:
+        return z, None
+    if label is not None:
+        return z, torch.full((n,), label, dtype=torch.long)
+    return z, torch.multinomial(torch.as_tensor(class_frequencies, dtype=torch.float), n, replacement=True,
+                                generator=g)
+
+
 @torch.no_grad()
+def run_generator(G: nn.Module, z: Tensor, y: Tensor | None = None, batch_size: int = 1024) -> Tensor:
+    """``G(z, y)`` in batches on G's device and in eval mode (batch norm uses its running statistics; G's
+    mode is restored afterwards); the output is on the CPU."""
+    device = next(iter(G.parameters()), torch.empty(0)).device
+    was_training = G.training
+    G.eval()
+    try:
+        return torch.cat([G(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device))
+                          .cpu() for i in range(0, len(z), batch_size)])
+    finally:
+        G.train(was_training)
+
+
 def generator_grid(G: nn.Module, z: Tensor, y: Tensor | None = None, class_names: Sequence[str] = (),
                    value_range: tuple[float, float] | None = MINMAX_RANGE, batch_size: int = 256):
     """The grid of ``G(z, y)``: 8 per row without labels; with labels, one row per class named at the left.
@@ -152,14 +180,7 @@ def generator_grid(G: nn.Module, z: Tensor, y: Tensor | None = None, class_names
     G runs in eval mode (batch norm uses its running statistics) and gets its mode back afterwards.
     ``z``/``y`` come from ``fixed_batch`` and live on G's device.
     """
-    was_training = G.training
-    G.eval()
-    try:
-        images = torch.cat([G(z[i:i + batch_size], None if y is None else y[i:i + batch_size])
-                            for i in range(0, len(z), batch_size)])  # [N, C, H, W]
-    finally:
-        G.train(was_training)
-    pixels = to_pixels(images, value_range)
+    pixels = to_pixels(run_generator(G, z, y, batch_size), value_range)  # from [N, C, H, W]
     if y is None:
         return image_grid(pixels, nrow=GRID_SIDE)
     classes = y.cpu().unique_consecutive().tolist()

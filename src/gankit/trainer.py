@@ -335,8 +335,9 @@ class Trainer:
         self.stop_reason = None
         self._window_start = time.perf_counter()
         with self._ctrl_c_stops():
-            self._call("on_train_start")
-            initial = None if self.last_checkpoint_step is not None else self._snapshot()
+            self.emit("on_train_start")
+            # Where a NaN before the first checkpoint goes back to: the start (kept only if it can be needed).
+            initial = self._snapshot() if cfg.nan_retries and self.last_checkpoint_step is None else None
             try:
                 while True:
                     try:
@@ -351,7 +352,7 @@ class Trainer:
                 self.stop_reason = "diverged"
                 raise
             finally:
-                self._call("on_train_end")
+                self.emit("on_train_end")
         return self.last_record
 
     def _run(self, steps: int) -> None:
@@ -363,7 +364,7 @@ class Trainer:
                 self._log()
             if self.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
-            self._call("on_step_end")
+            self.emit("on_step_end")
         if self.stop_reason is None:
             self.stop_reason = "finished" if self.step >= steps else "stopped"
         if self._window_g:
@@ -382,12 +383,12 @@ class Trainer:
         if self.last_checkpoint_step is not None and self.checkpoint_path is not None:
             self.load_checkpoint(self.checkpoint_path)
         else:
-            self.restore(*initial)
+            self.restore(*initial, checkpointed=False)
         self.lr_scale, self.retries = scale, self.retries + 1
         self._reset_window()
         self._bad.zero_()
         self._window_start = time.perf_counter()
-        self._call("on_rollback", {"step": self.step, "failed_at": failed_at, "lr_scale": scale})
+        self.emit("on_rollback", {"step": self.step, "failed_at": failed_at, "lr_scale": scale})
         self.warn(f"rollback-{self.retries}", f"a loss became NaN or Inf by step {failed_at}: back to step {self.step} "
                   f"with learning rates x{scale:g} (retry {self.retries} of {self.config.train.nan_retries})")
 
@@ -400,7 +401,7 @@ class Trainer:
         from tqdm import tqdm
 
         tqdm.write(f"gankit: warning: {text}", file=sys.stderr)
-        self._call("on_warning", {"step": self.step, "warning": text})
+        self.emit("on_warning", {"step": self.step, "warning": text})
 
     @property
     def sampling_G(self) -> nn.Module:
@@ -411,7 +412,8 @@ class Trainer:
         """End training after the current step; a checkpoint is written."""
         self.stop_reason = reason
 
-    def _call(self, event: str, *args) -> None:
+    def emit(self, event: str, *args) -> None:
+        """Call ``event`` (``on_log``, ``on_eval``, ...) on every callback that has it, in list order."""
         for cb in self.callbacks:
             getattr(cb, event, lambda *a: None)(self, *args)
 
@@ -433,7 +435,7 @@ class Trainer:
         self.last_record = record
         self._reset_window()
         self._window_start = now
-        self._call("on_log", record)
+        self.emit("on_log", record)
         self._watch(record)
 
     def _watch(self, record: dict[str, Any]) -> None:
@@ -531,10 +533,11 @@ class Trainer:
         tensors, meta = load_checkpoint(path)
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise GankitError(f"{path}: checkpoint format {meta.get('format')!r}; this gankit reads {CHECKPOINT_FORMAT}")
-        self.restore(tensors, meta, path)
+        self.restore(tensors, meta, source=path)
 
-    def restore(self, tensors: dict[str, Tensor], meta: dict[str, Any], path: str | Path = "snapshot") -> None:
-        """Set every piece of training state from ``state()``'s output."""
+    def restore(self, tensors: dict[str, Tensor], meta: dict[str, Any], source: str | Path = "snapshot",
+                checkpointed: bool = True) -> None:
+        """Set every piece of training state from ``state()``'s output; ``checkpointed``: it is the one on disk."""
         try:
             self.G.load_state_dict(unprefixed("G", tensors))
             self.D.load_state_dict(unprefixed("D", tensors))
@@ -544,7 +547,7 @@ class Trainer:
             self.opt_d.load_state_dict(join_optimizer_state("opt_d", tensors, meta["opt_d"]))
         except (RuntimeError, ValueError, KeyError) as e:
             first = str(e).strip().splitlines()[0]
-            raise GankitError(f"{path}: checkpoint does not match the configured models ({first})") from None
+            raise GankitError(f"{source}: checkpoint does not match the configured models ({first})") from None
         torch.set_rng_state(tensors["rng.torch"])
         self.noise.set_state(tensors["rng.noise"])
         if self.device.type == "cuda" and "rng.cuda" in tensors:
@@ -557,4 +560,4 @@ class Trainer:
                     h.mean = [tensors[f"history.{name}.{i}"].to(self.device) for i in range(len(h.mean))]
                     h.count = meta["history_count"][name]
         self.step = self._checked_step = meta["step"]
-        self.last_checkpoint_step = meta["step"] if path != "snapshot" else None
+        self.last_checkpoint_step = meta["step"] if checkpointed else None

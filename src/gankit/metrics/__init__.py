@@ -7,7 +7,7 @@ Mode coverage for data with known modes or classes; distribution tests for 1-D a
 
 from .columns import column_scores, correlation_difference, ks_statistic, wasserstein1
 from .evaluate import (HIGHER_IS_BETTER, LOWER_IS_BETTER, RESULT_KEYS, Evaluator, SampleSet, Structure, best_key,
-                       compare, default_features, is_better, parse_metrics)
+                       compare, is_better, parse_metrics, resolve_features)
 from .features import EXTRACTORS, Extractor, get_extractor
 from .frechet import GaussianStats, frechet_distance, gaussian_stats
 from .kernel import kernel_distance, mmd2_unbiased, polynomial_kernel
@@ -17,7 +17,7 @@ from .scores import classifier_score
 
 __all__ = ["EXTRACTORS", "Evaluator", "Extractor", "GaussianStats", "HIGHER_IS_BETTER", "LOWER_IS_BETTER",
            "RESULT_KEYS", "SampleSet", "Structure", "best_key", "class_scores", "classifier_score", "column_scores",
-           "compare", "correlation_difference", "default_features", "density_coverage", "frechet_distance",
+           "compare", "correlation_difference", "density_coverage", "frechet_distance",
            "gaussian_stats", "get_extractor", "histogram_kl", "is_better", "kernel_distance", "knn_radii",
            "ks_statistic", "manifold_scores", "mmd2_unbiased", "mode_scores", "parse_metrics", "polynomial_kernel", "precision_recall",
-           "wasserstein1"]
+           "resolve_features", "wasserstein1"]

@@ -8,7 +8,6 @@ seed produced it.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -20,7 +19,8 @@ from ..config import EvalConfig
 from ..data import Dataset
 from ..errors import GankitError
 from .columns import column_scores
-from .features import EXTRACTORS, Extractor, get_extractor
+from ..sampling import run_generator, seeded_inputs
+from .features import EXTRACTORS, Extractor, get_extractor, inception_weights
 from .frechet import frechet_distance, gaussian_stats
 from .kernel import kernel_distance
 from .manifold import knn_radii, manifold_scores
@@ -87,8 +87,9 @@ def applicable(extractor: Extractor, structure: Structure) -> list[str]:
     out = ["fid", "kid", "pr", "dc"]
     if extractor.has_logits:
         out.append("is")
-    if extractor.classes:
-        out.append("classes")
+    if extractor.classes and (structure.class_frequencies is None
+                              or len(structure.class_frequencies) == len(extractor.classes)):
+        out.append("classes")  # a classifier of these classes, not of some other data's
     if structure.modes is not None:
         out.append("modes")
     if not structure.is_image:
@@ -96,7 +97,7 @@ def applicable(extractor: Extractor, structure: Structure) -> list[str]:
     return out
 
 
-def check_metrics(names: list[str], extractor: Extractor, structure: Structure, fake_labels: bool) -> None:
+def check_metrics(names: list[str], extractor: Extractor, structure: Structure) -> None:
     for name in names:
         if name == "is" and not extractor.has_logits:
             raise GankitError(f"metric 'is' needs a classifier's logits; features {extractor.name!r} have none "
@@ -174,29 +175,43 @@ def how(names: list[str], extractor: Extractor, n_real: int, n_fake: int, seed: 
     }
 
 
-def compare(real: Tensor, fake: Tensor, features: str = "raw", metrics: str | Sequence[str] = "auto", *,
+def resolve_features(name: str, is_image: bool, weights: str = "", data_name: str = "") -> str:
+    """What ``auto`` features are: the data's bundled classifier; else Inception for images when its weights
+    are given (``weights`` or $GANKIT_INCEPTION_WEIGHTS); else the values themselves."""
+    if name != "auto":
+        return name
+    if is_image and data_name in DATA_CLASSIFIERS:
+        return DATA_CLASSIFIERS[data_name]
+    return "inception" if is_image and inception_weights(weights) else "raw"
+
+
+def result(names: list[str], real: SampleSet, fake: SampleSet, extractor: Extractor, structure: Structure,
+           seed: int, started: float) -> dict[str, Any]:
+    """The metrics of featurized sets, with how they were computed and, for images on raw pixels, how to get FID
+    comparable with papers."""
+    metrics, details = score(names, real, fake, extractor, structure, seed)
+    if fake.labels is None:
+        metrics.pop("class_accuracy", None)  # no class was asked for
+    out = {"metrics": metrics, **details, "how": how(names, extractor, len(real.x), len(fake.x), seed)}
+    if structure.is_image and extractor.name == "raw":
+        out["how"]["note"] = f"features are raw pixel values, not Inception's: {INCEPTION_HINT}"
+    out["seconds"] = round(time.perf_counter() - started, 3)
+    return out
+
+
+def compare(real: Tensor, fake: Tensor, features: str = "auto", metrics: str | Sequence[str] = "auto", *,
             seed: int = 0, weights: str = "", structure: Structure | None = None,
             fake_labels: Tensor | None = None) -> dict[str, Any]:
     """Score ``fake`` against ``real`` (samples in the extractor's units: pixels in [0, 1] for image features)."""
     started = time.perf_counter()
-    extractor = get_extractor(features, weights)
-    structure = structure or Structure(is_image=torch.as_tensor(real).dim() == 4)
+    real, fake = torch.as_tensor(real), torch.as_tensor(fake)
+    structure = structure or Structure(is_image=real.dim() == 4)
+    extractor = get_extractor(resolve_features(features, structure.is_image, weights), weights)
     names = parse_metrics(metrics, "--metrics") or applicable(extractor, structure)
-    check_metrics(names, extractor, structure, fake_labels is not None)
-    real_set = featurize(extractor, SampleSet(torch.as_tensor(real)))
-    fake_set = featurize(extractor, SampleSet(torch.as_tensor(fake), fake_labels))
-    results, details = score(names, real_set, fake_set, extractor, structure, seed)
-    return {"metrics": results, **details, "how": how(names, extractor, len(real_set.x), len(fake_set.x), seed),
-            "seconds": round(time.perf_counter() - started, 3)}
-
-
-def default_features(data: Dataset, weights: str = "") -> str:
-    """The data's bundled classifier; else Inception for images when its weights are given; else raw values."""
-    if data.name in DATA_CLASSIFIERS and data.is_image:
-        return DATA_CLASSIFIERS[data.name]
-    if data.is_image and (weights or os.environ.get("GANKIT_INCEPTION_WEIGHTS")):
-        return "inception"
-    return "raw"
+    check_metrics(names, extractor, structure)
+    real_set = featurize(extractor, SampleSet(real))
+    fake_set = featurize(extractor, SampleSet(fake, fake_labels))
+    return result(names, real_set, fake_set, extractor, structure, seed, started)
 
 
 @dataclass
@@ -210,10 +225,8 @@ class Evaluator:
 
     def __post_init__(self):
         s = self.settings
-        name = default_features(self.data, s.inception_weights) if s.features == "auto" else s.features
+        name = resolve_features(s.features, self.data.is_image, s.inception_weights, self.data.name)
         self.extractor = get_extractor(name, s.inception_weights)
-        self.note = (f"features are raw pixel values, not Inception's: {INCEPTION_HINT}"
-                     if self.data.is_image and name == "raw" else None)
         self.structure = Structure(
             modes=None if self.data.modes is None else self.data.modes.float(),
             mode_std=self.data.mode_std,
@@ -225,9 +238,7 @@ class Evaluator:
         else:
             self.pixel_range = None
         self.names = parse_metrics(s.metrics) or applicable(self.extractor, self.structure)
-        if self.extractor.classes and self.data.y is not None and len(self.extractor.classes) != self.data.num_classes:
-            self.names = [m for m in self.names if m != "classes"] if s.metrics == "auto" else self.names
-        check_metrics(self.names, self.extractor, self.structure, False)
+        check_metrics(self.names, self.extractor, self.structure)
         g = torch.Generator().manual_seed(self.seed)
         n = min(self.n_real, len(self.data))
         index = torch.randperm(len(self.data), generator=g)[:n]
@@ -246,37 +257,16 @@ class Evaluator:
         lo, hi = self.pixel_range
         return ((self.data.to_raw(x) - lo) / max(hi - lo, 1e-12)).clamp(0, 1)
 
-    @torch.no_grad()
-    def generate(self, G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0,
-                 batch_size: int = 1000) -> SampleSet:
-        """``n`` samples of ``G`` from seeded noise; a conditional G gets classes drawn with the data's frequencies."""
-        device = next(iter(G.parameters()), torch.empty(0)).device
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, z_dim, generator=g)
-        y = (torch.multinomial(self.structure.class_frequencies, n, replacement=True, generator=g)
-             if conditional else None)
-        was_training = G.training
-        G.eval()
-        try:
-            out = torch.cat([self.to_units(G(z[i:i + batch_size].to(device),
-                                             None if y is None else y[i:i + batch_size].to(device)))
-                             for i in range(0, n, batch_size)])
-        finally:
-            G.train(was_training)
-        return SampleSet(out, y)
+    def generate(self, G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0) -> SampleSet:
+        """``n`` samples of ``G`` from the same seeded inputs as ``gankit sample``; a conditional G gets classes
+        drawn with the data's frequencies."""
+        z, y = seeded_inputs(n, z_dim, seed, self.structure.class_frequencies if conditional else None)
+        return SampleSet(self.to_units(run_generator(G, z, y)), y)
 
     def evaluate(self, fake: SampleSet) -> dict[str, Any]:
         started = time.perf_counter()
         featurize(self.extractor, fake)
-        results, details = score(self.names, self.real, fake, self.extractor, self.structure, self.seed)
-        if fake.labels is None:
-            results.pop("class_accuracy", None)
-        out = {"metrics": results, **details, "how": how(self.names, self.extractor, len(self.real.x),
-                                                         len(fake.x), self.seed)}
-        if self.note:
-            out["how"]["note"] = self.note
-        out["seconds"] = round(time.perf_counter() - started, 3)
-        return out
+        return result(self.names, self.real, fake, self.extractor, self.structure, self.seed, started)
 
 
 def best_key(text: str, names: list[str]) -> str | None:
@@ -304,4 +294,4 @@ def is_better(key: str, value: float | None, best: float | None) -> bool:
 
 
 __all__ = ["EXTRACTORS", "Evaluator", "Extractor", "RESULT_KEYS", "SampleSet", "Structure", "best_key", "compare",
-           "default_features", "is_better", "parse_metrics"]
+           "is_better", "parse_metrics", "resolve_features"]

@@ -112,12 +112,20 @@ def digits(weights: str = "") -> Extractor:
 @EXTRACTORS.register("inception")
 def inception(weights: str = "") -> Extractor:
     """InceptionV3 pool features (2,048) and logits (1,008) of the standard FID network: FID comparable with papers."""
-    from .inception import INCEPTION_ENV, load_fid_inception
+    from .inception import load_fid_inception
 
-    path = weights or os.environ.get(INCEPTION_ENV, "")
+    path = inception_weights(weights)
     net = load_fid_inception(path or None)
     return Extractor("inception", net, pixels=True, has_logits=True, batch_size=50,
                      info={"weights": str(path), "description": "FID InceptionV3 (pool3 features, 2048-d)"})
+
+
+def inception_weights(weights: str = "") -> str:
+    """The Inception weights file: ``weights`` (eval.inception_weights, --inception-weights), else
+    $GANKIT_INCEPTION_WEIGHTS, else ""."""
+    from .inception import INCEPTION_ENV
+
+    return weights or os.environ.get(INCEPTION_ENV, "")
 
 
 def get_extractor(name: str, weights: str = "") -> Extractor:
