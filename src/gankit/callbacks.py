@@ -39,7 +39,7 @@ class Callback:
 
 def describe(record: dict[str, Any]) -> str:
     return (f"d_loss {record['d_loss']:.4f}  g_loss {record['g_loss']:.4f}  "
-            f"D(real) {record['p_real']:.3f}  D(fake) {record['p_fake']:.3f}")
+            f"D(real) {record['p_real']:.3f}  D(fake) {record['p_fake']:.3f}  {record['samples_per_s']:.0f} samples/s")
 
 
 class Progress(Callback):

@@ -87,6 +87,13 @@ class TrainConfig:
     plot_every: int = 0  # steps between pictures (1-D/2-D plots, image grids); 0 = four times per run
     tensorboard: bool = False  # also log scalars and sample grids for TensorBoard (extra: gankit[tensorboard])
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16: autocast of the forward passes (auto: see gankit.speed)
+    reuse_fake: bool = True  # G's step reuses the last D step's generated batch (as the DCGAN tutorials do)
+    fused_optimizer: bool = True  # Adam/RMSprop/SGD's fused (or foreach) kernels where the device has them
+    joint_d_batch: bool = True  # one D pass over real + fake when D declares batch_independent (built-ins do)
+    fast_dropout: bool = True  # on CPU, nn.Dropout layers draw their masks 16 bits at a time (gankit.speed)
+    channels_last: bool = True  # image batches and convolution weights in NHWC, the layout oneDNN/cuDNN run fastest
+    compile: bool = False  # torch.compile G and D (measured slower on CPU for these models; try it on a GPU)
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ CHOICES = {
     "loss.penalty": ("none", "gp", "r1", "r2", "dragan"),
     "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
+    "train.precision": ("auto", "fp32", "bf16", "fp16"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",

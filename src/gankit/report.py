@@ -29,7 +29,7 @@ REFRESH_S = 30  # a report of a running training reloads itself this often
 LAST_RECORD = (("step", "step", "{:d}"), ("d_loss", "d_loss", "{:.4f}"), ("g_loss", "g_loss", "{:.4f}"),
                ("p_real", "D(real)", "{:.3f}"), ("p_fake", "D(fake)", "{:.3f}"),
                ("d_grad_norm", "|grad D|", "{:.3g}"), ("g_grad_norm", "|grad G|", "{:.3g}"),
-               ("steps_per_s", "steps/s", "{:.1f}"))
+               ("steps_per_s", "steps/s", "{:.1f}"), ("samples_per_s", "samples/s", "{:.0f}"))
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; max-width: 1240px; margin: 2em auto; padding: 0 1em; color: #222; }

@@ -33,6 +33,7 @@ from .errors import GankitError, TrainingDiverged
 from .augment import annealed_std, diff_augment, instance_noise, parse_policy
 from .losses import get_loss
 from .regularizers import clip_weights, dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
+from .speed import autocast, autocast_dtype, optimizer_options, use_fast_dropout
 
 CHECKPOINT_FORMAT = 1
 # Names of the window statistics, in the order they are accumulated.
@@ -48,12 +49,14 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig, lr: float, betas: tuple[float, float]):
+def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig, lr: float, betas: tuple[float, float],
+                   device: torch.device = torch.device("cpu")):
+    options = optimizer_options(cfg.optimizer, device, cfg.fused_optimizer)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas)
+        return torch.optim.Adam(params, lr=lr, betas=betas, **options)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=betas[0])
+        return torch.optim.RMSprop(params, lr=lr, **options)
+    return torch.optim.SGD(params, lr=lr, momentum=betas[0], **options)
 
 
 class BatchSampler:
@@ -137,6 +140,20 @@ class HistoricalAverage:
         torch._foreach_lerp_(self.mean, [p.detach() for p in module.parameters()], 1.0 / self.count)
 
 
+def match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Lay loaded optimizer state out as its parameter is (NHWC for channels_last): the fused kernels walk
+    parameter and state memory in step, so a state in another layout would be paired with the wrong weights."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if isinstance(value, Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def has_convolutions(*modules: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for module in modules for m in module.modules())
+
+
 def grad_norm(module: nn.Module) -> Tensor:
     norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
     return torch.stack(norms).norm() if norms else torch.zeros(())
@@ -156,6 +173,13 @@ class Trainer:
         train = config.train
         self.device = resolve_device(train.device)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.channels_last = train.channels_last and data.is_image and has_convolutions(self.G, self.D)
+        if self.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        # D's real and fake batches in one pass, where D says each sample's score depends on that sample alone
+        self.joint_d = train.joint_d_batch and bool(getattr(self.D, "batch_independent", False))
+        self.fast_dropout = train.fast_dropout and self.device.type == "cpu" and use_fast_dropout(self.G, self.D) > 0
         self.G_ema = make_ema(self.G) if train.ema else None
         self._d_params = [p for p in self.D.parameters() if p.requires_grad]
         self.loss = get_loss(config.loss.name, config.loss.label_smoothing)
@@ -179,10 +203,23 @@ class Trainer:
         self._d_updates = 0
         # Where D's output separates real (above) from fake (below): 0 for logits, 1/2 for least squares' targets.
         self.d_threshold = 0.5 if loss_cfg.name == "least-squares" else 0.0
-        self.opt_g = make_optimizer(self.G.parameters(), train, train.g_lr, train.g_betas)
-        self.opt_d = make_optimizer(self.D.parameters(), train, train.d_lr, train.d_betas)
+        self.opt_g = make_optimizer(self.G.parameters(), train, train.g_lr, train.g_betas, self.device)
+        self.opt_d = make_optimizer(self.D.parameters(), train, train.d_lr, train.d_betas, self.device)
+        self.amp_dtype = autocast_dtype(train.precision, self.device)
+        # fp16's narrow range needs loss scaling (one scaler per player: their losses differ in size); bf16 does not
+        scaling = self.amp_dtype is torch.float16
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=scaling)
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=scaling)
+        if train.compile:
+            if self.penalty != "none":
+                raise GankitError(f"train.compile = true cannot be combined with a gradient penalty (loss.penalty = "
+                                  f"{self.penalty!r}): torch.compile does not support double backward")
+            self.G.compile()  # in place: state_dict keys stay the same
+            self.D.compile()
         self.conditional = data.y is not None and config.model.conditional
         self.x = data.x.to(self.device)
+        if self.channels_last:
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = data.y.to(self.device) if self.conditional else None
         self.label_probs = data.class_frequencies().to(self.device) if self.conditional else None
         self.batch_size = config.data.batch_size
@@ -198,6 +235,7 @@ class Trainer:
         self.last_checkpoint_step: int | None = None
         self._reset_window()
         self._bad = torch.zeros((), device=self.device)  # non-finite losses since the last check
+        self._kept_fake: tuple[Tensor, Tensor | None] | None = None  # the last D step's fake batch, for G's step
         self._checked_step = 0
 
     # ------------------------------------------------------------------------------------- one step
@@ -210,26 +248,32 @@ class Trainer:
             return None
         return torch.multinomial(self.label_probs, n, replacement=True, generator=self.noise)
 
-    def d_step(self, measure: bool = False) -> None:
-        """One update of D on a fresh real batch and a fresh fake batch."""
+    def d_step(self, measure: bool = False, keep_fake: bool = False) -> None:
+        """One update of D on a fresh real batch and a fresh fake batch. ``keep_fake``: generate it with G's graph
+        and keep it for the G step that follows (``train.reuse_fake``), which saves that step a forward pass of G."""
         idx = self.sampler.next()
         real = self.x[idx]  # [B, F]
         y = self.y[idx] if self.conditional else None
-        with torch.no_grad():
-            fake = self.G(self.noise_batch(self.batch_size), y)
-        real, fake = self.d_input(real), self.d_input(fake)
-        real_logits, fake_logits = self.D(real, y), self.D(fake, y)
-        loss = self.loss.d(real_logits, fake_logits)
-        penalty = self.d_penalty(real, fake, y)
-        if penalty is not None:
-            loss = loss + penalty
-        if self.history is not None:
-            loss = loss + self.history["D"].penalty(self.D)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
+        with autocast(self.amp_dtype, self.device):
+            with torch.set_grad_enabled(keep_fake):
+                fake = self.G(self.noise_batch(self.batch_size), y).float()
+            if keep_fake:
+                self._kept_fake, fake = (fake, y), fake.detach()
+            real, fake = self.d_input(real), self.d_input(fake)
+            if self.joint_d:  # one pass over both batches: half the calls, larger products
+                both = self.D(torch.cat([real, fake]), None if y is None else torch.cat([y, y])).float()
+                real_logits, fake_logits = both.chunk(2)
+            else:
+                real_logits, fake_logits = self.D(real, y).float(), self.D(fake, y).float()
+            loss = self.loss.d(real_logits, fake_logits)
+            penalty = self.d_penalty(real, fake, y)
+            if penalty is not None:
+                loss = loss + penalty
+            if self.history is not None:
+                loss = loss + self.history["D"].penalty(self.D)
+        norm = self.update(self.opt_d, self.scaler_d, loss, self.D, measure)
         if measure:
-            self._d_grad_norm = grad_norm(self.D)
-        self.opt_d.step()
+            self._d_grad_norm = norm
         if self.history is not None:
             self.history["D"].update(self.D)
         if self.config.loss.name == "wasserstein":
@@ -243,35 +287,39 @@ class Trainer:
         self._window_d += 1
 
     def g_step(self, measure: bool = False) -> None:
-        """One update of G through D on a fresh noise batch (and a real batch, for the relativistic losses and
-        feature matching)."""
-        y = self.label_batch(self.batch_size)
+        """One update of G through D on the kept fake batch or a fresh one (and a real batch, for the relativistic
+        losses and feature matching)."""
+        kept, self._kept_fake = self._kept_fake, None
         for p in self._d_params:  # G's step needs gradients through D, not of D's weights
             p.requires_grad_(False)
-        fake = self.d_input(self.G(self.noise_batch(self.batch_size), y))
-        fake_logits = self.D(fake, y)
-        real_logits = None
-        fm_weight = self.config.loss.feature_matching
-        if self.loss.relativistic or fm_weight:
-            idx = self.sampler.next()
-            real, y_real = self.d_input(self.x[idx]), (self.y[idx] if self.conditional else None)
-            if self.loss.relativistic:
+        with autocast(self.amp_dtype, self.device):
+            if kept is not None:
+                fake, y = kept
+            else:
+                y = self.label_batch(self.batch_size)
+                fake = self.G(self.noise_batch(self.batch_size), y).float()
+            fake = self.d_input(fake)
+            fake_logits = self.D(fake, y).float()
+            real_logits = None
+            fm_weight = self.config.loss.feature_matching
+            if self.loss.relativistic or fm_weight:
+                idx = self.sampler.next()
+                real, y_real = self.d_input(self.x[idx]), (self.y[idx] if self.conditional else None)
+                if self.loss.relativistic:
+                    with torch.no_grad():
+                        real_logits = self.D(real, y_real).float()
+            loss = self.loss.g(fake_logits, real_logits)
+            if fm_weight:  # Salimans et al. 2016, 3.1: match the mean of D's features on real and generated batches
                 with torch.no_grad():
-                    real_logits = self.D(real, y_real)
-        loss = self.loss.g(fake_logits, real_logits)
-        if fm_weight:  # Salimans et al. 2016, 3.1: match the mean of D's features on real and generated batches
-            with torch.no_grad():
-                real_features = self.D.features(real, y_real).mean(0)
-            loss = loss + fm_weight * (self.D.features(fake, y).mean(0) - real_features).square().sum()
-        if self.history is not None:
-            loss = loss + self.history["G"].penalty(self.G)
+                    real_features = self.D.features(real, y_real).mean(0)
+                loss = loss + fm_weight * (self.D.features(fake, y).mean(0) - real_features).square().sum()
+            if self.history is not None:
+                loss = loss + self.history["G"].penalty(self.G)
         for p in self._d_params:
             p.requires_grad_(True)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        norm = self.update(self.opt_g, self.scaler_g, loss, self.G, measure)
         if measure:
-            self._g_grad_norm = grad_norm(self.G)
-        self.opt_g.step()
+            self._g_grad_norm = norm
         if self.history is not None:
             self.history["G"].update(self.G)
         if self.G_ema is not None:
@@ -279,6 +327,21 @@ class Trainer:
         self._acc[1] += loss.detach()
         self._bad += (~torch.isfinite(loss)).float()
         self._window_g += 1
+
+    @staticmethod
+    def update(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: Tensor, net: nn.Module,
+               measure: bool) -> Tensor | None:
+        """Backward and one optimizer step through fp16's loss scaler (a pass-through otherwise). Returns the
+        (unscaled) gradient norm of ``net`` when ``measure``."""
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        norm = None
+        if measure:
+            scaler.unscale_(opt)
+            norm = grad_norm(net)
+        scaler.step(opt)
+        scaler.update()
+        return norm
 
     def d_input(self, x: Tensor) -> Tensor:
         """What D sees of a real or generated batch: DiffAugment, then annealed instance noise, when configured.
@@ -322,7 +385,7 @@ class Trainer:
         d_steps = self.config.train.d_steps
         for i in range(d_steps):
             self._d_updates = self.step * d_steps + i
-            self.d_step(measure)
+            self.d_step(measure, keep_fake=self.config.train.reuse_fake and i == d_steps - 1)
         self.g_step(measure)
         self.step += 1
 
@@ -404,6 +467,15 @@ class Trainer:
         self.emit("on_warning", {"step": self.step, "warning": text})
 
     @property
+    def fast_settings(self) -> dict[str, Any]:
+        """The speed settings in effect (train.* after 'auto' was resolved for this device)."""
+        train = self.config.train
+        return {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")
+                if self.amp_dtype else "fp32", "fused_optimizer": train.fused_optimizer,
+                "channels_last": self.channels_last, "joint_d_batch": self.joint_d, "fast_dropout": self.fast_dropout, "compile": train.compile,
+                "reuse_fake": train.reuse_fake}
+
+    @property
     def sampling_G(self) -> nn.Module:
         """The generator to draw samples from: the moving average of G when ``train.ema`` is on."""
         return self.G_ema if self.G_ema is not None else self.G
@@ -432,6 +504,7 @@ class Trainer:
             record[name] = values[i] / (self._window_g if name == "g_loss" else max(self._window_d, 1))
         record["d_grad_norm"], record["g_grad_norm"] = values[len(STATS)], values[len(STATS) + 1]
         record["steps_per_s"] = self._window_g / max(now - self._window_start, 1e-9)
+        record["samples_per_s"] = record["steps_per_s"] * self.batch_size  # real (and fake) samples per G step
         self.last_record = record
         self._reset_window()
         self._window_start = now
@@ -512,6 +585,8 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "lr_scale": self.lr_scale,
         }
+        if self.scaler_d.is_enabled():
+            meta["scalers"] = {"d": self.scaler_d.state_dict(), "g": self.scaler_g.state_dict()}
         if self.history is not None:
             for name, h in self.history.items():
                 tensors.update({f"history.{name}.{i}": m for i, m in enumerate(h.mean)})
@@ -545,6 +620,8 @@ class Trainer:
                 self.G_ema.load_state_dict(unprefixed("G_ema", tensors))
             self.opt_g.load_state_dict(join_optimizer_state("opt_g", tensors, meta["opt_g"]))
             self.opt_d.load_state_dict(join_optimizer_state("opt_d", tensors, meta["opt_d"]))
+            match_layouts(self.opt_g)
+            match_layouts(self.opt_d)
         except (RuntimeError, ValueError, KeyError) as e:
             first = str(e).strip().splitlines()[0]
             raise GankitError(f"{source}: checkpoint does not match the configured models ({first})") from None
@@ -553,6 +630,10 @@ class Trainer:
         if self.device.type == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.sampler.load_state_dict(meta["sampler"])
+        self._kept_fake = None
+        if self.scaler_d.is_enabled() and "scalers" in meta:
+            self.scaler_d.load_state_dict(meta["scalers"]["d"])
+            self.scaler_g.load_state_dict(meta["scalers"]["g"])
         self.lr_scale = meta.get("lr_scale", 1.0)
         if self.history is not None:
             for name, h in self.history.items():

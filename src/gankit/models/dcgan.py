@@ -108,6 +108,13 @@ class DCGANDiscriminator(nn.Module):
             apply_spectral_norm(self)
         self.register_load_state_dict_pre_hook(_rename_old_keys)
 
+    @property
+    def batch_independent(self) -> bool:
+        """Whether each sample's score depends on it alone (no batch norm, packs or minibatch features), so
+        real and fake batches may share one pass."""
+        return (self.pack == 1 and self.minibatch is None
+                and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules()))
+
     def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, C, H, W] -> [B/m, F]
         if self.num_classes and y is None:
             raise ValueError(f"{type(self).__name__} is conditional ({self.num_classes} classes) and needs labels y")

@@ -93,6 +93,11 @@ class MLPDiscriminator(_Conditioned):
         if spectral_norm:
             apply_spectral_norm(self)
 
+    @property
+    def batch_independent(self) -> bool:
+        """Whether each sample's score depends on it alone, so real and fake batches may share one pass."""
+        return self.pack == 1 and not self.minibatch_std and self.minibatch is None
+
     def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, in_dim] -> [B/m, F]
         v = pack_samples(self._with_label(x.flatten(1), y), self.pack, type(self).__name__)  # [B/m, m*(in+E)]
         h = self.body(v)  # [B/m, hidden]

@@ -1,0 +1,253 @@
+"""Training speed: gankit's trainer against the loop a user would otherwise write, side by side in one run.
+
+    .venv/bin/python bench/train_speed.py            # ~5 minutes on a 2-core CPU
+    .venv/bin/python bench/train_speed.py --quick    # under 2 minutes
+    .venv/bin/python bench/train_speed.py --set train.precision=fp32   # gankit with a fast setting off
+
+Two workloads, each trained by (a) a plain eager fp32 PyTorch loop written here the way the
+tutorials write it, and (b) ``gankit.Trainer`` with its default settings, on the same modules
+(identical initial weights), the same data and the same batch size:
+
+- dcgan: the TensorFlow DCGAN tutorial's networks (28x28x1 Fashion-MNIST; G: dense 7x7x256 and
+  transposed convolutions 128/64/1 with batch norm, LeakyReLU and tanh; D: convolutions 64/128 of
+  stride 2 with LeakyReLU and dropout 0.3, dense 1), batch 256, Adam 1e-4, BCE with logits.
+- mlp: gankit's default MLP GAN (2x128 hidden units each) on ring8, batch 512, the non-saturating loss.
+
+After a warm-up, the two loops run in alternating rounds, so drifts of the machine's clock hit both
+alike; the figure of each is its median round. It prints samples/s, the gankit/plain ratio, the
+achieved GFLOP/s (matrix products and convolutions, forward and backward, counted by
+torch.utils.flop_counter) and the machine's fp32 and bf16 matrix-product peaks measured in this
+run, then one JSON line with every figure (``dcgan_speedup``, ``mlp_speedup``: gankit/plain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
+
+import gankit
+from gankit.api import build_models
+from gankit.config import apply_overrides
+from gankit.data import load_data
+from gankit.speed import autocast_dtype
+from gankit.trainer import Trainer
+
+# --------------------------------------------------------------------------------------------- models
+
+
+class TutorialGenerator(nn.Module):
+    """tensorflow.org/tutorials/generative/dcgan's make_generator_model, in PyTorch."""
+
+    def __init__(self, z_dim: int = 100):
+        super().__init__()
+        self.z_dim = z_dim
+        self.project = nn.Sequential(nn.Linear(z_dim, 7 * 7 * 256, bias=False), nn.BatchNorm1d(7 * 7 * 256),
+                                     nn.LeakyReLU(0.3))
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(256, 128, 5, 1, 2, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.3),
+            nn.ConvTranspose2d(128, 64, 5, 2, 2, output_padding=1, bias=False), nn.BatchNorm2d(64), nn.LeakyReLU(0.3),
+            nn.ConvTranspose2d(64, 1, 5, 2, 2, output_padding=1, bias=False), nn.Tanh())
+
+    def forward(self, z, y=None):  # [B, 100] -> [B, 1, 28, 28]
+        return self.net(self.project(z).view(-1, 256, 7, 7))
+
+
+class TutorialDiscriminator(nn.Module):
+    """The tutorial's make_discriminator_model: one logit per image."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 64, 5, 2, 2), nn.LeakyReLU(0.3), nn.Dropout(0.3),
+            nn.Conv2d(64, 128, 5, 2, 2), nn.LeakyReLU(0.3), nn.Dropout(0.3),
+            nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+
+    def forward(self, x, y=None):  # [B, 1, 28, 28] -> [B]
+        return self.net(x).squeeze(1)
+
+
+# --------------------------------------------------------------------------------------------- workloads
+
+
+def workload(name: str, overrides: list[str]):
+    """(config, data, G, D): G and D with the seed's initial weights; call it again for an identical pair."""
+    if name == "dcgan":
+        config = gankit.load_config(None, ["data.name=fashion-mnist", "data.batch_size=256", "model.family=dcgan",
+                                           "model.z_dim=100", "loss.name=nonsaturating", "train.g_lr=1e-4",
+                                           "train.d_lr=1e-4", "train.g_betas=[0.9, 0.999]",
+                                           "train.d_betas=[0.9, 0.999]", "model.conditional=false", *overrides])
+        data = load_data(config.data, config.seed)
+        torch.manual_seed(config.seed)
+        return config, data, TutorialGenerator(config.model.z_dim), TutorialDiscriminator()
+    config = gankit.load_config(None, ["data.name=ring8", "data.batch_size=512", "loss.name=nonsaturating",
+                                       *overrides])
+    data = load_data(config.data, config.seed)
+    G, D, _ = build_models(config, data)
+    return config, data, G, D
+
+
+class PlainLoop:
+    """The loop of the PyTorch DCGAN tutorial: a shuffling DataLoader, one fake batch per step used for D's
+    update (detached) and G's, BCE with logits, plain Adam, the losses read every step for the log."""
+
+    def __init__(self, config, data, G, D):
+        self.G, self.D, self.z_dim = G, D, config.model.z_dim
+        self.loader = DataLoader(TensorDataset(data.x), batch_size=config.data.batch_size, shuffle=True,
+                                 drop_last=True)
+        self.batches = iter(self.loader)
+        t = config.train
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=t.g_lr, betas=t.g_betas)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=t.d_lr, betas=t.d_betas)
+        self.bce = nn.BCEWithLogitsLoss()
+        self.losses: list[tuple[float, float]] = []
+
+    def next_batch(self):
+        try:
+            return next(self.batches)[0]
+        except StopIteration:
+            self.batches = iter(self.loader)
+            return next(self.batches)[0]
+
+    def step(self) -> None:
+        real = self.next_batch()
+        b = real.shape[0]
+        ones, zeros = torch.ones(b), torch.zeros(b)
+        fake = self.G(torch.randn(b, self.z_dim))
+        self.opt_d.zero_grad()
+        d_loss = self.bce(self.D(real), ones) + self.bce(self.D(fake.detach()), zeros)
+        d_loss.backward()
+        self.opt_d.step()
+        self.opt_g.zero_grad()
+        g_loss = self.bce(self.D(fake), ones)
+        g_loss.backward()
+        self.opt_g.step()
+        self.losses.append((d_loss.item(), g_loss.item()))
+
+
+class GankitLoop:
+    """gankit's Trainer, stepped as ``fit`` steps it (without checkpoints: no run folder)."""
+
+    def __init__(self, config, data, G, D):
+        config = apply_overrides(config, ["train.steps=1000000000", "train.checkpoint_every=1000000000"])
+        self.trainer = Trainer(config, data, G, D)
+        self.trainer._window_start = time.perf_counter()  # as fit() sets it
+        self.log_every = config.train.log_every
+
+    def step(self) -> None:
+        t = self.trainer
+        measure = (t.step + 1) % self.log_every == 0
+        t.train_step(measure)
+        if measure:
+            t._log()
+
+    def sync(self) -> None:
+        self.trainer._acc.sum().item()
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+
+def step_flops(name: str, overrides: list[str]) -> int:
+    """Floating-point operations of one plain-loop step (one D and one G update), forward and backward."""
+    loop = PlainLoop(*workload(name, overrides))
+    with FlopCounterMode(display=False) as counter:
+        loop.step()
+    return counter.get_total_flops()
+
+
+def matmul_peak(dtype: torch.dtype, seconds: float = 1.0, n: int = 2048) -> float:
+    """GFLOP/s of repeated n x n matrix products in ``dtype``: the machine's practical peak."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    out = torch.empty(n, n, dtype=dtype)
+    for _ in range(3):
+        torch.mm(a, b, out=out)
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        torch.mm(a, b, out=out)
+        count += 1
+    return 2 * n ** 3 * count / (time.perf_counter() - t0) / 1e9
+
+
+def timed_rounds(loops: dict, steps: int, rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per step of each loop, in ``rounds`` alternating rounds of ``steps`` steps after ``warmup``."""
+    for loop in loops.values():
+        for _ in range(warmup):
+            loop.step()
+        getattr(loop, "sync", lambda: None)()
+    times: dict[str, list[float]] = {k: [] for k in loops}
+    for r in range(rounds):
+        order = list(loops) if r % 2 == 0 else list(reversed(loops))
+        for key in order:
+            loop = loops[key]
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                loop.step()
+            getattr(loop, "sync", lambda: None)()
+            times[key].append((time.perf_counter() - t0) / steps)
+    return times
+
+
+def measure(name: str, overrides: list[str], steps: int, rounds: int, warmup: int) -> dict:
+    config, data, G, D = workload(name, overrides)
+    plain = PlainLoop(config, data, G, D)
+    config2, data2, G2, D2 = workload(name, overrides)
+    G2.load_state_dict(G.state_dict())
+    D2.load_state_dict(D.state_dict())
+    fast = GankitLoop(config2, data2, G2, D2)
+    times = timed_rounds({"plain": plain, "gankit": fast}, steps, rounds, warmup)
+    batch = config.data.batch_size
+    flops = step_flops(name, overrides)
+    out = {"batch": batch, "gflop_per_step": round(flops / 1e9, 3)}
+    for key, ts in times.items():
+        per_step = statistics.median(ts)
+        out[f"{key}_samples_per_s"] = round(batch / per_step, 1)
+        out[f"{key}_gflops"] = round(flops / per_step / 1e9, 1)
+    out["speedup"] = round(out["gankit_samples_per_s"] / out["plain_samples_per_s"], 3)
+    out["gankit_settings"] = fast.trainer.fast_settings
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds (under 2 minutes)")
+    parser.add_argument("--only", choices=("dcgan", "mlp"), help="one workload")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for gankit's side (both sides share the model and batch)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: PyTorch's, one per core)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"gankit {gankit.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"{os.cpu_count()} CPUs, {platform.machine()}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    peaks = {"fp32": matmul_peak(torch.float32)}
+    if autocast_dtype("auto", torch.device("cpu")) is not None:
+        peaks["bf16"] = matmul_peak(torch.bfloat16)
+    print("peak (2048^2 matrix products): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
+    plan = {"dcgan": (10, 3, 5) if args.quick else (20, 6, 10), "mlp": (200, 3, 100) if args.quick else (500, 6, 300)}
+    results = {}
+    for name, (steps, rounds, warmup) in plan.items():
+        if args.only and name != args.only:
+            continue
+        r = measure(name, args.overrides, steps, rounds, warmup)
+        results[name] = r
+        print(f"{name}: batch {r['batch']}, {r['gflop_per_step']} GFLOP/step; plain {r['plain_samples_per_s']:.0f}/s "
+              f"({r['plain_gflops']:.0f} GFLOP/s), gankit {r['gankit_samples_per_s']:.0f}/s "
+              f"({r['gankit_gflops']:.0f} GFLOP/s): x{r['speedup']:.2f}  [{r['gankit_settings']}]", flush=True)
+    summary = {"threads": torch.get_num_threads(), "quick": args.quick, "overrides": args.overrides,
+               "peak_gflops": {k: round(v, 1) for k, v in peaks.items()}, **results}
+    for name in results:
+        summary[f"{name}_speedup"] = results[name]["speedup"]
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
