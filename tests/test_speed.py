@@ -167,3 +167,38 @@ def test_resumed_optimizer_state_is_laid_out_as_its_weights(tmp_path):
         for p in opt.param_groups[0]["params"]:
             assert opt.state[p]["exp_avg"].stride() == p.stride()
             assert opt.state[p]["exp_avg_sq"].stride() == p.stride()
+
+
+def test_small_mlps_step_on_one_thread_and_restore_the_count():
+    trainer = make_trainer()
+    assert trainer.threads == 1 and trainer.fast_settings["threads"] == 1
+    assert image_trainer().threads is None  # convolutions: PyTorch's own setting
+    assert make_trainer("train.threads=3").threads == 3
+    seen = []
+    trainer.D.register_forward_hook(lambda m, args, out: seen.append(torch.get_num_threads()))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        trainer.train_step()
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_window_statistics_match_their_definitions():
+    """One D step's logged figures from its logits, computed here the long way."""
+    trainer = make_trainer("train.precision=fp32", "loss.name=nonsaturating")
+    captured = []
+    trainer.D.register_forward_hook(lambda m, args, out: captured.append(out.detach()))
+    trainer._window_start = 0.0
+    trainer.d_step()
+    real, fake = captured[-1].chunk(2) if trainer.joint_d else captured[-2:]
+    acc = trainer._acc.tolist()
+    assert acc[1] == pytest.approx(real.mean().item(), rel=1e-5) and acc[2] == pytest.approx(fake.mean().item(), rel=1e-5)
+    assert acc[3] == pytest.approx(torch.sigmoid(real).mean().item(), rel=1e-5)
+    trainer._window_g = 1
+    trainer._log()
+    record = trainer.last_record
+    assert record["d_acc_real"] == pytest.approx((real > 0).float().mean().item())
+    assert record["d_acc_fake"] == pytest.approx((fake < 0).float().mean().item())
+    assert record["p_fake"] == pytest.approx(torch.sigmoid(fake).mean().item(), rel=1e-5)

@@ -93,6 +93,7 @@ class TrainConfig:
     joint_d_batch: bool = True  # one D pass over real + fake when D declares batch_independent (built-ins do)
     fast_dropout: bool = True  # on CPU, nn.Dropout layers draw their masks 16 bits at a time (gankit.speed)
     channels_last: bool = True  # image batches and convolution weights in NHWC, the layout oneDNN/cuDNN run fastest
+    threads: int = 0  # intra-op CPU threads for the training step; 0 = auto (1 for small MLPs, else PyTorch's)
     compile: bool = False  # torch.compile G and D (measured slower on CPU for these models; try it on a GPU)
 
 
@@ -143,7 +144,7 @@ POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
             "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor"}
 NON_NEGATIVE = {"eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
-                "train.warmup_steps", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
+                "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -8,7 +8,7 @@ README's table quotes).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -56,6 +56,40 @@ def optimizer_options(optimizer: str, device: torch.device, fused: bool) -> dict
     if optimizer in ("adam", "sgd") and device.type in ("cpu", "cuda"):
         return {"fused": True}
     return {"foreach": True}
+
+
+SMALL_MODEL_PARAMETERS = 500_000  # below this (G and D together, no convolutions), one CPU thread is faster
+
+
+def step_threads(threads: int, device: torch.device, *modules: nn.Module) -> int | None:
+    """Intra-op CPU threads for the training step (None: leave PyTorch's setting alone).
+
+    0 (auto): one thread for small MLPs on a CPU, whose 512x128 products and element-wise ops are too
+    small to split: there, threading overhead cost more than the second core gave (bench/train_speed.py:
+    255,000 samples/s on one thread against 245,000 on two). Decided from the model alone, so a run
+    and its resumption compute alike.
+    """
+    if device.type != "cpu":
+        return None
+    if threads:
+        return threads
+    small = sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL_PARAMETERS
+    convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for module in modules for m in module.modules())
+    return 1 if small and not convolutional else None
+
+
+@contextmanager
+def thread_limit(threads: int | None):
+    """Run the body with ``threads`` intra-op threads, then restore the previous count (setting it is ~0.2 us)."""
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class FastDropout(nn.Dropout):

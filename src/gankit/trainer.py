@@ -33,11 +33,13 @@ from .errors import GankitError, TrainingDiverged
 from .augment import annealed_std, diff_augment, instance_noise, parse_policy
 from .losses import get_loss
 from .regularizers import clip_weights, dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
-from .speed import autocast, autocast_dtype, optimizer_options, use_fast_dropout
+from .speed import autocast, autocast_dtype, optimizer_options, step_threads, thread_limit, use_fast_dropout
 
 CHECKPOINT_FORMAT = 1
 # Names of the window statistics, in the order they are accumulated.
-STATS = ("d_loss", "g_loss", "d_real", "d_fake", "p_real", "p_fake", "d_acc_real", "d_acc_fake")
+# D's seven come first, so one D step adds to a slice; "d_acc_fake" is summed as the share of fakes *above* the
+# threshold (one comparison for both batches) and turned around at the log.
+STATS = ("d_loss", "d_real", "d_fake", "p_real", "p_fake", "d_acc_real", "d_acc_fake", "g_loss")
 D_WON_LOGS = 5  # logged intervals in a row with D rejecting fakes confidently before the warning
 
 
@@ -180,6 +182,7 @@ class Trainer:
         # D's real and fake batches in one pass, where D says each sample's score depends on that sample alone
         self.joint_d = train.joint_d_batch and bool(getattr(self.D, "batch_independent", False))
         self.fast_dropout = train.fast_dropout and self.device.type == "cpu" and use_fast_dropout(self.G, self.D) > 0
+        self.threads = step_threads(train.threads, self.device, self.G, self.D)
         self.G_ema = make_ema(self.G) if train.ema else None
         self._d_params = [p for p in self.D.parameters() if p.requires_grad]
         self.loss = get_loss(config.loss.name, config.loss.label_smoothing)
@@ -234,7 +237,6 @@ class Trainer:
         self.last_record: dict[str, Any] = {}
         self.last_checkpoint_step: int | None = None
         self._reset_window()
-        self._bad = torch.zeros((), device=self.device)  # non-finite losses since the last check
         self._kept_fake: tuple[Tensor, Tensor | None] | None = None  # the last D step's fake batch, for G's step
         self._checked_step = 0
 
@@ -278,12 +280,9 @@ class Trainer:
             self.history["D"].update(self.D)
         if self.config.loss.name == "wasserstein":
             clip_weights(self.D, self.config.loss.clip)
-        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-        self._acc[[0, 2, 3, 4, 5, 6, 7]] += torch.stack([
-            loss.detach(), real_logits.mean(), fake_logits.mean(),
-            torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
-            (real_logits > self.d_threshold).float().mean(), (fake_logits < self.d_threshold).float().mean()])
-        self._bad += (~torch.isfinite(loss)).float()
+        logits = torch.stack([real_logits.detach(), fake_logits.detach()])  # [2, B]: few, batched ops per step
+        self._acc[:7] += torch.cat([loss.detach().reshape(1), logits.mean(1), torch.sigmoid(logits).mean(1),
+                                    (logits > self.d_threshold).float().mean(1)])
         self._window_d += 1
 
     def g_step(self, measure: bool = False) -> None:
@@ -324,8 +323,7 @@ class Trainer:
             self.history["G"].update(self.G)
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, self.config.train.ema)
-        self._acc[1] += loss.detach()
-        self._bad += (~torch.isfinite(loss)).float()
+        self._acc[7] += loss.detach()  # a NaN/Inf loss makes the window's sum non-finite: checked at the log
         self._window_g += 1
 
     @staticmethod
@@ -383,10 +381,11 @@ class Trainer:
     def train_step(self, measure: bool = False) -> None:
         self.set_learning_rates()
         d_steps = self.config.train.d_steps
-        for i in range(d_steps):
-            self._d_updates = self.step * d_steps + i
-            self.d_step(measure, keep_fake=self.config.train.reuse_fake and i == d_steps - 1)
-        self.g_step(measure)
+        with thread_limit(self.threads):
+            for i in range(d_steps):
+                self._d_updates = self.step * d_steps + i
+                self.d_step(measure, keep_fake=self.config.train.reuse_fake and i == d_steps - 1)
+            self.g_step(measure)
         self.step += 1
 
     # ------------------------------------------------------------------------------------- the loop
@@ -449,7 +448,6 @@ class Trainer:
             self.restore(*initial, checkpointed=False)
         self.lr_scale, self.retries = scale, self.retries + 1
         self._reset_window()
-        self._bad.zero_()
         self._window_start = time.perf_counter()
         self.emit("on_rollback", {"step": self.step, "failed_at": failed_at, "lr_scale": scale})
         self.warn(f"rollback-{self.retries}", f"a loss became NaN or Inf by step {failed_at}: back to step {self.step} "
@@ -472,7 +470,8 @@ class Trainer:
         train = self.config.train
         return {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")
                 if self.amp_dtype else "fp32", "fused_optimizer": train.fused_optimizer,
-                "channels_last": self.channels_last, "joint_d_batch": self.joint_d, "fast_dropout": self.fast_dropout, "compile": train.compile,
+                "channels_last": self.channels_last, "joint_d_batch": self.joint_d, "threads": self.threads or torch.get_num_threads(),
+                "fast_dropout": self.fast_dropout, "compile": train.compile,
                 "reuse_fake": train.reuse_fake}
 
     @property
@@ -495,13 +494,15 @@ class Trainer:
         self._d_grad_norm = self._g_grad_norm = torch.full((), float("nan"), device=self.device)
 
     def _log(self) -> None:
-        values = torch.cat([self._acc, self._d_grad_norm.reshape(1), self._g_grad_norm.reshape(1),
-                            self._bad.reshape(1)]).tolist()  # the one host sync of a log interval
-        self._check_finite(values[-1])
+        values = torch.cat([self._acc, self._d_grad_norm.reshape(1), self._g_grad_norm.reshape(1)]
+                           ).tolist()  # the one host sync of a log interval
+        self._check_finite(not (math.isfinite(values[0]) and math.isfinite(values[7])))
         now = time.perf_counter()
         record: dict[str, Any] = {"step": self.step}
         for i, name in enumerate(STATS):
             record[name] = values[i] / (self._window_g if name == "g_loss" else max(self._window_d, 1))
+        if self._window_d:
+            record["d_acc_fake"] = 1.0 - record["d_acc_fake"]
         record["d_grad_norm"], record["g_grad_norm"] = values[len(STATS)], values[len(STATS) + 1]
         record["steps_per_s"] = self._window_g / max(now - self._window_start, 1e-9)
         record["samples_per_s"] = record["steps_per_s"] * self.batch_size  # real (and fake) samples per G step
@@ -525,8 +526,9 @@ class Trainer:
                                f"G's gradients are vanishing. Try loss.penalty = \"r1\", model.spectral_norm = true, "
                                f"a lower train.d_lr, train.instance_noise, or the non-saturating loss")
 
-    def _check_finite(self, bad: float | None = None) -> None:
-        bad = self._bad.item() if bad is None else bad
+    def _check_finite(self, bad: bool | None = None) -> None:
+        """Raise TrainingDiverged if a loss of this window was NaN/Inf (default: look at the losses' sums)."""
+        bad = not bool(torch.isfinite(self._acc[[0, 7]]).all()) if bad is None else bad
         if bad:
             kept = (f"the last good checkpoint (step {self.last_checkpoint_step}) is kept at {self.checkpoint_path}"
                     if self.last_checkpoint_step is not None else "no checkpoint had been written yet")
