@@ -8,6 +8,7 @@ images is printed beside it as the ceiling.
 
     python bench/images.py                      # both recipes, as configured
     python bench/images.py --recipes digits-dcgan --steps 300   # a quick look
+    python bench/images.py --set train.precision=fp32 --set train.reuse_fake=false   # fast settings off
 Ends with one JSON line of all figures.
 """
 
@@ -58,8 +59,8 @@ def features(x: torch.Tensor) -> np.ndarray:
     return x.flatten(1).numpy()
 
 
-def bench(name: str, steps: int | None, seed: int) -> dict:
-    config = apply_overrides(gankit.load_config(gankit.recipe(name)), [f"seed={seed}"])
+def bench(name: str, steps: int | None, seed: int, overrides: list[str] = ()) -> dict:
+    config = apply_overrides(gankit.load_config(gankit.recipe(name)), [f"seed={seed}", *overrides])
     if steps:
         config = apply_overrides(config, [f"train.steps={steps}"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,10 +89,12 @@ def main() -> None:
     parser.add_argument("--recipes", default="fashion-mnist,digits-dcgan")
     parser.add_argument("--steps", type=int, help="override the recipes' step counts")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe key, e.g. --set train.precision=fp32")
     args = parser.parse_args()
     results = []
     for name in args.recipes.split(","):
-        r = bench(name, args.steps, args.seed)
+        r = bench(name, args.steps, args.seed, args.overrides)
         results.append(r)
         print(f"{r['recipe']:>14}: {r['steps']} steps in {r['train_seconds']:.0f} s; samples recognised as their class: "
               f"{r['class_accuracy']:.1%} (worst: {r['worst_class']} {r['worst_class_accuracy']:.1%}); "

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .api import compare, evaluate, recipe, sample, sample_images, train
+from .api import RECIPES, compare, evaluate, recipe, sample, sample_images, train
 from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config
 from .data.dataset import DATASETS
@@ -44,13 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def recipe_names() -> str:
+    return ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gankit", description="Train, sample and ship GANs.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a GAN from a TOML recipe and/or a data file")
-    p.add_argument("config", nargs="?", help="TOML config or built-in recipe name (gauss1d, ring8, grid25, digits)")
+    p.add_argument("config", nargs="?", help=f"TOML config or built-in recipe name ({recipe_names()})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.d_lr=1e-4 (repeatable)")
     p.add_argument("--data", metavar="FILE", help="train on this .npy/.csv file instead of the recipe's data")
@@ -118,8 +122,7 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
                            flags + args.overrides)
     if args.data:
         return apply_overrides(defaults_for_file(args.data), flags + args.overrides)
-    raise GankitError("nothing to train: give a CONFIG.toml, a recipe name (gauss1d, ring8, grid25, digits) "
-                      "or --data FILE")
+    raise GankitError(f"nothing to train: give a CONFIG.toml, a recipe name ({recipe_names()}) or --data FILE")
 
 
 def _toml_string(text: str) -> str:

@@ -88,7 +88,7 @@ class TrainConfig:
     tensorboard: bool = False  # also log scalars and sample grids for TensorBoard (extra: gankit[tensorboard])
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto | fp32 | bf16 | fp16: autocast of the forward passes (auto: see gankit.speed)
-    reuse_fake: bool = True  # G's step reuses the last D step's generated batch (as the DCGAN tutorials do)
+    reuse_fake: bool = False  # G's step reuses the last D step's fake batch (as the tutorials do): faster, but it hurt quality
     fused_optimizer: bool = True  # Adam/RMSprop/SGD's fused (or foreach) kernels where the device has them
     joint_d_batch: bool = True  # one D pass over real + fake when D declares batch_independent (built-ins do)
     fast_dropout: bool = True  # on CPU, nn.Dropout layers draw their masks 16 bits at a time (gankit.speed)
