@@ -61,6 +61,10 @@ def optimizer_options(optimizer: str, device: torch.device, fused: bool) -> dict
 SMALL_MODEL_PARAMETERS = 500_000  # below this (G and D together, no convolutions), one CPU thread is faster
 
 
+def has_convolutions(*modules: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for module in modules for m in module.modules())
+
+
 def step_threads(threads: int, device: torch.device, *modules: nn.Module) -> int | None:
     """Intra-op CPU threads for the training step (None: leave PyTorch's setting alone).
 
@@ -74,8 +78,7 @@ def step_threads(threads: int, device: torch.device, *modules: nn.Module) -> int
     if threads:
         return threads
     small = sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL_PARAMETERS
-    convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for module in modules for m in module.modules())
-    return 1 if small and not convolutional else None
+    return 1 if small and not has_convolutions(*modules) else None
 
 
 @contextmanager

@@ -33,7 +33,8 @@ from .errors import GankitError, TrainingDiverged
 from .augment import annealed_std, diff_augment, instance_noise, parse_policy
 from .losses import get_loss
 from .regularizers import clip_weights, dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
-from .speed import autocast, autocast_dtype, optimizer_options, step_threads, thread_limit, use_fast_dropout
+from .speed import (autocast, autocast_dtype, has_convolutions, optimizer_options, step_threads, thread_limit,
+                    use_fast_dropout)
 
 CHECKPOINT_FORMAT = 1
 # Names of the window statistics, in the order they are accumulated.
@@ -150,10 +151,6 @@ def match_layouts(opt: torch.optim.Optimizer) -> None:
             for key, value in opt.state.get(p, {}).items():
                 if isinstance(value, Tensor) and value.shape == p.shape and value.stride() != p.stride():
                     opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
-
-
-def has_convolutions(*modules: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.conv._ConvNd) for module in modules for m in module.modules())
 
 
 def grad_norm(module: nn.Module) -> Tensor:
