@@ -50,7 +50,7 @@ def autocast(dtype: torch.dtype | None, device: torch.device):
 
 def optimizer_options(optimizer: str, device: torch.device, fused: bool) -> dict[str, Any]:
     """Keyword arguments that select the fused kernel (one kernel for all of a network's parameters) or, where
-    there is none, the multi-tensor 'foreach' one; {} when switched off (PyTorch's per-tensor loop on CPU)."""
+    there is none, the multi-tensor 'foreach' one; switched off, the per-tensor loop (``foreach=False``)."""
     if not fused:
         return {"foreach": False}
     if optimizer in ("adam", "sgd") and device.type in ("cpu", "cuda"):
