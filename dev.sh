@@ -64,7 +64,7 @@ setup() {
     echo "dev.sh: setting up $VENV (PyTorch: $TORCH_SPEC)" >&2
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$TORCH_SPEC"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,tensorboard]"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,tensorboard,serve,onnx]"
     echo "$want" > "$STAMP"
 }
 

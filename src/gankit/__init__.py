@@ -4,6 +4,8 @@
     result = gankit.train("ring8")                # a built-in recipe, a TOML path or a Config
     x, y = gankit.sample(result.run_dir, n=1000)  # samples in the data's own units
     scores = gankit.evaluate(result.run_dir)      # FID, precision/recall, modes... with how they were computed
+    gankit.export(result.run_dir, "export", formats=["safetensors", "onnx"])
+    x, y = gankit.load("export").generate(16, seed=1)  # no run folder, no training code, no unpickling
 """
 
 __version__ = "0.1.0"
@@ -13,7 +15,8 @@ from .api import (TrainResult, build_models, compare, evaluate, load_generator, 
 from .config import Config, load_config  # noqa: E402
 from .data import Dataset, from_arrays, load_data  # noqa: E402
 from .errors import GankitError, TrainingDiverged  # noqa: E402
+from .export import ExportedGenerator, export, load  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 
-__all__ = ["Config", "Dataset", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
-           "compare", "evaluate", "from_arrays", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "train"]
+__all__ = ["Config", "Dataset", "ExportedGenerator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
+           "compare", "evaluate", "export", "from_arrays", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "train"]

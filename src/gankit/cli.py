@@ -96,6 +96,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="also write the JSON here")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("export", help="write a run's generator as safetensors + a JSON manifest (+ ONNX), for "
+                                      "gankit.load and gankit serve")
+    p.add_argument("run_dir", help="run folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="export folder (created)")
+    p.add_argument("--format", default="safetensors", metavar="LIST",
+                   help="comma-separated: safetensors (always written), onnx (checked against PyTorch)")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="export the moving average of G's weights (default: when the run kept one, as "
+                        "gankit sample does); --no-ema exports the raw G")
+    p.add_argument("--checkpoint", default="latest", choices=["latest", "best"], help="which checkpoint")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="serve a generator over HTTP (FastAPI + uvicorn), from an export or a run folder")
+    p.add_argument("path", help="export folder (gankit export) or run folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx"],
+                   help="run the model on PyTorch or onnxruntime (needs an export with --format onnx)")
+    p.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the model")
+    p.add_argument("--checkpoint", default="latest", choices=["latest", "best"], help="for a run folder")
+    p.add_argument("--max-n", type=int, default=1024, help="largest n one request may ask for")
+    p.add_argument("--batch-window-ms", type=float, default=2.0,
+                   help="how long a model batch waits for more requests after its first")
+    p.add_argument("--max-batch", type=int, default=4096,
+                   help="rows per model call (1: one request at a time, no batching)")
+    p.add_argument("--max-body", type=int, default=64 * 1024, metavar="BYTES", help="largest request body")
+    p.add_argument("--threads", type=int, default=0, help="model threads per worker (default: cores / workers)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("demo", help="train a conditional image GAN on Fashion-MNIST (under 10 minutes on 2 CPU "
                                     "cores) and show where the results are")
     p.add_argument("--recipe", help="another built-in recipe, e.g. ring8 (a minute) or digits-dcgan (two)")
@@ -265,4 +295,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
           + f"  report:           {run.report_path}  (open it in a browser)\n"
           f"  metrics:          {run.metrics_path}\n"
           f"draw samples:  gankit sample {run_dir} --n 64 --out {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import ONNX_TOLERANCE, export
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    result = export(args.run_dir, args.out, formats, ema=args.ema, checkpoint=args.checkpoint)
+    print(f"exported {result.generator} of {args.run_dir} to {result.out}: "
+          + ", ".join(p.name for p in result.files))
+    if result.onnx_max_abs_diff is not None:
+        print(f"ONNX check: onnxruntime vs PyTorch max abs difference {result.onnx_max_abs_diff:.3g} "
+              f"(limit {ONNX_TOLERANCE:g}) on batches of {', '.join(map(str, result.checked))}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import ServeSettings, serve
+
+    for flag, value, low in (("--port", args.port, 0), ("--max-n", args.max_n, 1), ("--max-batch", args.max_batch, 1),
+                             ("--max-body", args.max_body, 1), ("--threads", args.threads, 0),
+                             ("--batch-window-ms", args.batch_window_ms, 0)):
+        if not value >= low:
+            raise GankitError(f"{flag} {value}: expected {low} or more")
+    settings = ServeSettings(backend=args.backend, max_n=args.max_n, batch_window_ms=args.batch_window_ms,
+                             max_batch=args.max_batch, max_body=args.max_body, threads=args.threads)
+    serve(args.path, host=args.host, port=args.port, workers=args.workers, checkpoint=args.checkpoint,
+          settings=settings, log_level=args.log_level)
     return 0

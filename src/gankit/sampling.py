@@ -145,18 +145,38 @@ def fixed_batch(z_dim: int, num_classes: int = 0, seed: int = 0) -> tuple[Tensor
 
 
 def seeded_inputs(n: int, z_dim: int, seed: int, class_frequencies: Sequence[float] | Tensor | None = None,
-                  label: int | None = None) -> tuple[Tensor, Tensor | None]:
+                  label: int | None = None, truncation: float | None = None) -> tuple[Tensor, Tensor | None]:
     """``n`` noise vectors and, for a conditional G, class indices: ``label`` for all, else drawn with
     ``class_frequencies``. The same seed gives the same inputs, so ``gankit sample`` and ``gankit eval``
-    with one seed see one set of samples."""
+    with one seed see one set of samples. ``truncation`` t redraws the entries of z outside [-t, t]
+    (see ``truncate``); the other entries and the labels stay those of the untruncated draw."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, z_dim, generator=g)
-    if class_frequencies is None or len(class_frequencies) == 0:
-        return z, None
-    if label is not None:
-        return z, torch.full((n,), label, dtype=torch.long)
-    return z, torch.multinomial(torch.as_tensor(class_frequencies, dtype=torch.float), n, replacement=True,
-                                generator=g)
+    y = None
+    if class_frequencies is not None and len(class_frequencies) > 0:
+        y = (torch.full((n,), label, dtype=torch.long) if label is not None else
+             torch.multinomial(torch.as_tensor(class_frequencies, dtype=torch.float), n, replacement=True, generator=g))
+    if truncation is not None:
+        truncate(z, truncation, g)
+    return z, y
+
+
+def truncate(z: Tensor, t: float, generator: torch.Generator | None = None) -> Tensor:
+    """The truncation trick (Brock et al. 2019, BigGAN), in place: entries of z ~ N(0, 1) with |z| > t are
+    redrawn from N(0, 1) restricted to [-t, t], so every entry is then distributed as that truncated normal.
+
+    Drawn in one pass by the inverse CDF (u uniform on [Phi(-t), Phi(t)], z = Phi^-1(u)) rather than by
+    rejection, which would take thousands of rounds for a small t. Smaller t: typical samples, less variety.
+    """
+    if not t > 0:
+        raise ValueError(f"truncation {t}: expected a positive number")
+    outside = z.abs() > t
+    count = int(outside.sum())
+    if count:
+        lo = torch.special.ndtr(torch.tensor(-float(t), dtype=torch.float64))
+        u = lo + (1 - 2 * lo) * torch.rand(count, generator=generator, dtype=torch.float64)
+        z[outside] = torch.special.ndtri(u).clamp_(-t, t).to(z.dtype)
+    return z
 
 
 @torch.no_grad()

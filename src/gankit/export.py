@@ -1,0 +1,327 @@
+"""A run's generator as a self-contained folder, and back: what ``gankit export`` writes and ``gankit.load`` reads.
+
+    EXPORT/manifest.json          what the generator is: architecture, z, labels, output shape and range, units
+    EXPORT/generator.safetensors  its weights (the moving average when the run kept one, unless told otherwise)
+    EXPORT/generator.onnx         optional: inputs z [batch, z_dim] float32 (+ y [batch] int64), output x
+
+Loading needs the model families and safetensors only: no run folder, no trainer, no unpickling. The ONNX
+model is checked against PyTorch with onnxruntime before it is written, and refused when they differ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save
+
+from . import __version__
+from .checkpoint import load_checkpoint, unprefixed
+from .config import ModelConfig
+from .data.dataset import label_index
+from .errors import GankitError
+from .fileio import atomic_write
+from .models import MODELS
+from .runs import RunDir
+from .sampling import MINMAX_RANGE, seeded_inputs, to_pixels
+
+EXPORT_FORMAT = "gankit-generator/1"
+MANIFEST, WEIGHTS, ONNX_MODEL = "manifest.json", "generator.safetensors", "generator.onnx"
+FORMATS = ("safetensors", "onnx")
+ONNX_TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| accepted at export
+ONNX_CHECK_BATCHES = (1, 7, 64)  # batch sizes the check runs: the batch dimension must really be dynamic
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    files: list[Path]
+    generator: str  # G_ema | G
+    onnx_max_abs_diff: float | None = None
+    checked: list[int] = field(default_factory=list)  # batch sizes compared
+
+
+class ExportedGenerator:
+    """A generator with its manifest: turns (n, seed, labels, truncation) into samples, on PyTorch or onnxruntime.
+
+    ``generate`` gives samples in the data's own units; ``images`` gives uint8 pixels for image models. The
+    same seed gives the same samples on either backend (to float precision).
+    """
+
+    def __init__(self, manifest: dict[str, Any], G: torch.nn.Module | None, path: Path | None = None):
+        self.manifest, self.G, self.path = manifest, G, path
+        out = manifest["output"]
+        self.shape: tuple[int, ...] = tuple(out["shape"])
+        self.z_dim: int = manifest["latent"]["z_dim"]
+        self.class_names: list[str] = manifest["labels"]["names"]
+        self.class_frequencies: list[float] = manifest["labels"]["frequencies"]
+        self.shift = np.asarray(out["shift"], np.float32).reshape(_stat_shape(self.shape))
+        self.scale = np.asarray(out["scale"], np.float32).reshape(_stat_shape(self.shape))
+        self._onnx = None
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.class_names)
+
+    @property
+    def is_image(self) -> bool:
+        return self.manifest["output"]["kind"] == "image"
+
+    def label_indices(self, labels: int | str | Sequence[int | str] | None, n: int) -> np.ndarray | None:
+        """Class indices for ``n`` samples from one label (name or index) for all, or one per sample."""
+        if labels is None:
+            return None
+        if not self.conditional:
+            raise GankitError("labels: this generator is unconditional")
+        many = isinstance(labels, (list, tuple))
+        if many and len(labels) not in (1, n):
+            raise GankitError(f"labels: {len(labels)} given for {n} samples; expected 1 or {n}")
+        indices = [label_index(self.class_names, v) for v in (labels if many else [labels])]
+        return np.asarray(indices * n if len(indices) == 1 else indices, np.int64)
+
+    def inputs(self, n: int, seed: int = 0, labels: int | str | Sequence[int | str] | None = None,
+               truncation: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The seeded (z, y) of ``n`` samples, as ``gankit sample`` draws them (labels by the data's frequencies
+        unless given)."""
+        if n <= 0:
+            raise GankitError(f"n {n}: expected a positive number of samples")
+        chosen = self.label_indices(labels, n)
+        z, y = seeded_inputs(n, self.z_dim, seed, self.class_frequencies if self.conditional else None,
+                             truncation=truncation)
+        if chosen is not None:
+            y = torch.from_numpy(chosen)
+        return z.numpy(), None if y is None else y.numpy()
+
+    def run(self, z: np.ndarray, y: np.ndarray | None = None, backend: str = "torch") -> np.ndarray:
+        """G's output in the networks' space for inputs from ``inputs`` (float32 [n, *shape])."""
+        if backend == "onnx":
+            session = self.onnx_session()
+            feeds = {"z": z} if y is None else {"z": z, "y": y}
+            return session.run(["x"], feeds)[0]
+        if self.G is None:
+            raise GankitError("this export has no PyTorch weights")
+        with torch.inference_mode():
+            return self.G(torch.from_numpy(z), None if y is None else torch.from_numpy(y)).numpy()
+
+    def to_data(self, x: np.ndarray) -> np.ndarray:
+        """Network outputs -> the data's own units (``x * scale + shift``)."""
+        return x * self.scale + self.shift
+
+    def to_pixels(self, x: np.ndarray) -> np.ndarray:
+        """Network outputs of an image model -> uint8 pixels [n, H, W, C]."""
+        if not self.is_image:
+            raise GankitError(f"this generator makes rows of {math.prod(self.shape)} values, not images")
+        value_range = self.manifest["output"]["network_range"]
+        return to_pixels(x, tuple(value_range) if value_range else None)
+
+    def generate(self, n: int, seed: int = 0, labels: int | str | Sequence[int | str] | None = None,
+                 truncation: float | None = None, backend: str = "torch") -> tuple[np.ndarray, np.ndarray | None]:
+        """``n`` samples in the data's units [n, *shape] and their class indices (None when unconditional)."""
+        z, y = self.inputs(n, seed, labels, truncation)
+        return self.to_data(self.run(z, y, backend)), y
+
+    def images(self, n: int, seed: int = 0, labels: int | str | Sequence[int | str] | None = None,
+               truncation: float | None = None, backend: str = "torch") -> tuple[np.ndarray, np.ndarray | None]:
+        """The samples of ``generate`` (same seed) as uint8 pixels [n, H, W, C]."""
+        z, y = self.inputs(n, seed, labels, truncation)
+        return self.to_pixels(self.run(z, y, backend)), y
+
+    def onnx_session(self, threads: int = 0):
+        if self._onnx is None:
+            if self.path is None or not (self.path / ONNX_MODEL).is_file():
+                raise GankitError(f"{self.path or 'this generator'}: no {ONNX_MODEL}; export with --format onnx "
+                                  f"to use the onnx backend")
+            self._onnx = onnx_session(self.path / ONNX_MODEL, threads)
+        return self._onnx
+
+
+def _stat_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shape of shift/scale: per feature for rows, per channel for images."""
+    return (shape[0], 1, 1) if len(shape) == 3 else shape
+
+
+def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None) -> ExportedGenerator:
+    """The generator of a run folder with the manifest an export would write. ``ema``: None takes the moving
+    average when the run kept one (as ``gankit sample`` does), True requires it, False takes the raw G."""
+    run = RunDir(Path(run_dir))
+    config = run.config()
+    tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
+    model = meta["model"]
+    if model["family"] == "custom":
+        raise GankitError(f"{run.path}: this run trained a custom generator; export its weights (tensors named G.*) "
+                          f"from your own code")
+    has_ema = any(k.startswith("G_ema.") for k in tensors)
+    if ema and not has_ema:
+        raise GankitError(f"--ema: {run.path} kept no moving average of G (train.ema = 0); export without --ema")
+    generator = "G_ema" if has_ema and ema is not False else "G"
+    shape = tuple(model["shape"])
+    image = len(shape) == 3
+    value_range = list(MINMAX_RANGE) if model["out_activation"] == "tanh" else None
+    manifest = {
+        "format": EXPORT_FORMAT,
+        "gankit_version": __version__,
+        "family": model["family"],
+        "architecture": {"model": asdict(config.model), "shape": list(shape), "num_classes": model["num_classes"],
+                         "out_activation": model["out_activation"]},
+        "latent": {"z_dim": model["z_dim"], "distribution": "standard normal",
+                   "truncation": "entries of z with |z| > t are redrawn from N(0, 1) restricted to [-t, t]"},
+        "labels": {"names": meta["data"]["class_names"], "frequencies": meta["data"]["class_frequencies"]},
+        "output": {
+            "kind": "image" if image else "rows",
+            "shape": list(shape),
+            "network_range": value_range,  # [lo, hi] of G's output (tanh), null when unbounded
+            "to_data": "x * scale + shift (per channel for images, per column for rows)",
+            "shift": tensors["data.shift"].flatten().tolist(),
+            "scale": tensors["data.scale"].flatten().tolist(),
+            "columns": meta["data"].get("columns") or [],
+            "to_pixels": ("pixel = round((x - lo) / (hi - lo) * 255) clipped to 0..255, [C, H, W] -> [H, W, C], with "
+                          "[lo, hi] = network_range, or the batch's own min..max when it is null") if image else None,
+        },
+        "onnx": {"inputs": {"z": ["batch", model["z_dim"], "float32"]} | (
+                     {"y": ["batch", "int64 class index"]} if model["num_classes"] else {}),
+                 "outputs": {"x": ["batch", *shape, "float32, before to_data"]}},
+        "source": {"run": str(run.path.resolve()), "checkpoint": checkpoint, "step": meta["step"],
+                   "generator": generator, "data": meta["data"]["name"]},
+    }
+    G = _build(manifest)
+    G.load_state_dict(unprefixed(generator, tensors))
+    return ExportedGenerator(manifest, G.eval(), None)
+
+
+def _build(manifest: dict[str, Any]) -> torch.nn.Module:
+    arch = manifest["architecture"]
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(arch["model"]) - known)
+    if unknown:
+        raise GankitError(f"manifest: model settings {', '.join(unknown)} are unknown to gankit {__version__}; "
+                          f"load it with the gankit version that exported it ({manifest.get('gankit_version')})")
+    model = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch["model"].items()})
+    G, _ = MODELS.get(manifest["family"])(model, tuple(arch["shape"]), arch["num_classes"], arch["out_activation"])
+    return G
+
+
+def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safetensors",), ema: bool | None = None,
+           checkpoint: str = "latest", tolerance: float = ONNX_TOLERANCE) -> ExportResult:
+    """Write a run's generator to ``out``: manifest + safetensors, and with ``"onnx"`` in ``formats`` an ONNX model
+    whose outputs onnxruntime checks against PyTorch (``GankitError`` beyond ``tolerance``: nothing is written)."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise GankitError(f"--format {','.join(formats)}: expected one or more of {', '.join(FORMATS)}")
+    bundle = from_run(run_dir, checkpoint, ema)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"--out {out}: exists and is not a folder")
+    manifest = dict(bundle.manifest)
+    manifest["files"] = {"weights": WEIGHTS}
+    result = ExportResult(out, [], manifest["source"]["generator"])
+    onnx_bytes = None
+    if "onnx" in formats:
+        onnx_bytes, result.onnx_max_abs_diff, result.checked = onnx_model(bundle, tolerance)
+        manifest["files"]["onnx"] = ONNX_MODEL
+        manifest["onnx"]["max_abs_diff"] = result.onnx_max_abs_diff
+    state = {k: v.detach().contiguous() for k, v in bundle.G.state_dict().items()}
+    writes = [(WEIGHTS, save(state, metadata={"format": EXPORT_FORMAT})),
+              (MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())]
+    if onnx_bytes is not None:
+        writes.insert(1, (ONNX_MODEL, onnx_bytes))
+    for name, data in writes:  # the manifest last: a folder with a manifest is a complete export
+        atomic_write(out / name, data)
+        result.files.append(out / name)
+    return result
+
+
+def onnx_model(bundle: ExportedGenerator, tolerance: float = ONNX_TOLERANCE) -> tuple[bytes, float, list[int]]:
+    """The ONNX bytes of ``bundle``'s G (dynamic batch), and the largest |onnxruntime - PyTorch| over random inputs."""
+    try:
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise GankitError(f"--format onnx needs onnx, onnxscript and onnxruntime ({e.name} is missing): "
+                          f"pip install 'gankit[onnx]'") from None
+    import logging
+    import warnings
+
+    G = bundle.G
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    example = bundle.inputs(2, seed=0)
+    args = (torch.from_numpy(example[0]),) + (() if example[1] is None else (torch.from_numpy(example[1]),))
+    names = ["z", "y"][:len(args)]
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+        levels = [lg.level for lg in quiet]
+        for lg in quiet:
+            lg.setLevel(logging.ERROR)
+        try:
+            program = torch.onnx.export(G, args, input_names=names, output_names=["x"], dynamo=True,
+                                        dynamic_shapes=tuple({0: batch} for _ in args), verbose=False)
+            path = Path(tmp) / ONNX_MODEL
+            program.save(str(path))
+            data = path.read_bytes()
+        except Exception as e:  # an exporter failure names an operator, not a user mistake: report it plainly
+            raise GankitError(f"ONNX export of this {bundle.manifest['family']} generator failed: "
+                              f"{str(e).splitlines()[0][:300]}") from None
+        finally:
+            for lg, level in zip(quiet, levels):
+                lg.setLevel(level)
+        session = onnx_session(path)
+    worst = 0.0
+    for i, n in enumerate(ONNX_CHECK_BATCHES):
+        rng = np.random.default_rng(i)
+        z = rng.standard_normal((n, bundle.z_dim), dtype=np.float32)
+        y = rng.integers(0, len(bundle.class_names), n) if bundle.conditional else None
+        ours = bundle.run(z, y)
+        theirs = session.run(["x"], {"z": z} | ({} if y is None else {"y": y}))[0]
+        if theirs.shape != ours.shape:
+            raise GankitError(f"ONNX check: batch {n} gave shape {list(theirs.shape)}, PyTorch {list(ours.shape)}")
+        worst = max(worst, float(np.abs(theirs.astype(np.float64) - ours).max()))
+    if not worst <= tolerance:
+        raise GankitError(f"ONNX check: onnxruntime differs from PyTorch by up to {worst:.3g} (> {tolerance:g}) on "
+                          f"random inputs; the ONNX model was not written")
+    return data, worst, list(ONNX_CHECK_BATCHES)
+
+
+def onnx_session(path: Path, threads: int = 0):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # 0: onnxruntime's default (all cores)
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator:
+    """A generator from an export folder (``gankit export``), or from a run folder directly.
+
+    From an export this reads JSON and safetensors only: no run folder, no training code, no unpickling.
+    """
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        if (path / "config.toml").is_file():
+            return from_run(path, checkpoint)
+        raise GankitError(f"{path}: not a gankit export (no {MANIFEST}) nor a run folder (no config.toml)")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GankitError(f"{path / MANIFEST}: not readable JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise GankitError(f"{path / MANIFEST}: format {found!r}; expected {EXPORT_FORMAT!r}")
+    weights = path / manifest.get("files", {}).get("weights", WEIGHTS)
+    try:
+        state = load_file(weights)
+    except Exception as e:  # safetensors raises its own error types for a damaged file
+        raise GankitError(f"{weights}: cannot read the weights ({str(e).splitlines()[0]})") from None
+    G = _build(manifest)
+    try:
+        G.load_state_dict(state)
+    except RuntimeError as e:
+        raise GankitError(f"{weights}: the weights do not fit the manifest's architecture "
+                          f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e})") from None
+    return ExportedGenerator(manifest, G.eval(), path)

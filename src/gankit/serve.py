@@ -1,0 +1,333 @@
+"""An HTTP server for a generator: a FastAPI app whose requests are micro-batched on the model.
+
+    GET  /health        liveness, and how many requests and model batches were served
+    GET  /v1/model      the export's manifest
+    POST /v1/generate   {"n", "seed", "labels", "truncation", "format"} -> json | npy | png (a grid) | zip (PNGs)
+    GET  /openapi.json  the schema (and /docs)
+
+Concurrent requests are queued and run through the model together: a batch takes every request that
+arrives within ``batch_window_ms`` of the first (or waits in the queue while the model is busy), up to
+``max_batch`` rows. The inputs are drawn per request from its own seed, and G treats rows independently
+(batch norm in eval mode), so batching never changes what a request gets.
+
+Every malformed request gets a 4xx with a JSON body ``{"error": "<one line>", "detail": ...}``: 413 for a
+body over ``max_body`` bytes, 400 for a body that is not JSON text at all, 422 for anything else wrong in it
+(types, ranges, labels, format).
+"""
+
+
+import asyncio
+import io
+import json
+import math
+import os
+import secrets
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+
+from .errors import GankitError
+from .export import ExportedGenerator, load
+
+SEED_MAX = 2 ** 63 - 1
+FORMATS = ("json", "npy", "png", "zip")
+MEDIA = {"json": "application/json", "npy": "application/octet-stream", "png": "image/png", "zip": "application/zip"}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    backend: str = "torch"  # torch | onnx
+    max_n: int = 1024  # largest n one request may ask for
+    batch_window_ms: float = 2.0  # how long a batch waits for more requests after its first
+    max_batch: int = 4096  # rows per model call; 1 runs one request at a time
+    max_body: int = 64 * 1024  # bytes of a request body
+    threads: int = 0  # model threads; 0 = all cores shared by the workers
+
+
+class MicroBatcher:
+    """Collects (z, y) of concurrent requests, runs them through the model in one call, hands each its rows."""
+
+    def __init__(self, model: ExportedGenerator, settings: ServeSettings):
+        self.model, self.settings = model, settings
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="gankit-model")  # one model call at a time
+        self.requests = self.batches = self.rows = 0
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.executor.shutdown(wait=False)
+
+    async def run(self, z: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((z, y, future))
+        return await future
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        window = self.settings.batch_window_ms / 1000
+        while True:
+            items = [await self.queue.get()]
+            rows = len(items[0][0])
+            deadline = loop.time() + window
+            while rows < self.settings.max_batch:
+                try:
+                    item = self.queue.get_nowait() if window <= 0 else await asyncio.wait_for(
+                        self.queue.get(), max(deadline - loop.time(), 0))
+                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                    break
+                items.append(item)
+                rows += len(item[0])
+            items = [it for it in items if not it[2].done()]  # a client that went away needs no rows
+            if not items:
+                continue
+            z = np.concatenate([it[0] for it in items])
+            y = None if items[0][1] is None else np.concatenate([it[1] for it in items])
+            try:
+                out = await loop.run_in_executor(self.executor, self.model.run, z, y, self.settings.backend)
+            except Exception as e:  # the model failed: every waiting request learns why
+                for it in items:
+                    if not it[2].done():
+                        it[2].set_exception(e)
+                continue
+            self.requests, self.batches, self.rows = self.requests + len(items), self.batches + 1, self.rows + len(z)
+            start = 0
+            for zi, _, future in items:
+                if not future.done():
+                    future.set_result(out[start:start + len(zi)])
+                start += len(zi)
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``limit`` bytes gets a JSON 413, declared (Content-Length) or streamed.
+
+    Starlette's own limit answers in plain text; this one answers like every other error here.
+    """
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            body = json.dumps({"error": f"request body of {declared.decode('latin-1')[:20]} bytes; the limit is "
+                                        f"{self.limit}", "detail": None}).encode()
+            await send({"type": "http.response.start", "status": 413 if declared.isdigit() else 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            return await send({"type": "http.response.body", "body": body})
+        received = 0
+
+        async def counted():  # a chunked body has no Content-Length: count it as it arrives
+            nonlocal received
+            from starlette.exceptions import HTTPException
+
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise HTTPException(413, f"request body over {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings()):
+    """The FastAPI app serving ``model``."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
+    from pydantic import BaseModel, ConfigDict, Field
+    from starlette.exceptions import HTTPException
+
+    if settings.backend == "onnx":
+        model.onnx_session(settings.threads)  # fail at start, not at the first request
+    batcher = MicroBatcher(model, settings)
+    Label = Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1, max_length=200)]
+    Labels = Annotated[list[Label], Field(min_length=1, max_length=settings.max_n)]
+
+    class GenerateRequest(BaseModel):
+        """What to generate. The same seed (with the same other fields) gives the same samples."""
+        model_config = ConfigDict(extra="forbid", strict=True)
+        n: int = Field(1, ge=1, le=settings.max_n, description="number of samples")
+        seed: int | None = Field(None, ge=0, le=SEED_MAX, description="random seed; omitted: a fresh one, returned "
+                                                                         "in the X-Seed header")
+        labels: Label | Labels | None = Field(
+            None, description="conditional models: one class (name or index) for all samples, or one per sample; "
+                        "omitted: drawn with the training data's class frequencies")
+        truncation: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False,
+                                         description="truncation trick: entries of z beyond +-t are redrawn within it")
+        format: Literal["json", "npy", "png", "zip"] = Field(
+            "json", description="json (samples in the data's units), npy (float32 array), png (one grid image, "
+                                "image models), zip (one PNG per sample, image models)")
+
+    class Problem(BaseModel):
+        error: str
+        detail: Any = None
+
+    errors = {400: {"model": Problem, "description": "the body is not JSON text"},
+              413: {"model": Problem, "description": "request body too large"},
+              422: {"model": Problem, "description": "invalid request: types, ranges, labels or format"}}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="gankit generator", version=model.manifest["gankit_version"], lifespan=lifespan,
+                  description=f"{model.manifest['family']} generator of {model.manifest['source']['data']}")
+    app.state.batcher = batcher
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        problems = exc.errors()
+        first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        detail = [{"loc": list(p.get("loc", ())), "msg": p.get("msg"), "type": p.get("type")} for p in problems]
+        return JSONResponse({"error": f"{where}: {first.get('msg')}", "detail": detail}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail), "detail": None}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness, with the requests and model batches served so far (batches < requests: batching works)."""
+        return {"status": "ok", "backend": settings.backend, "requests": batcher.requests, "batches": batcher.batches,
+                "rows": batcher.rows}
+
+    @app.get("/v1/model")
+    async def manifest() -> dict[str, Any]:
+        """The export's manifest: architecture, latent, labels, output shape, range and units."""
+        return model.manifest
+
+    @app.post("/v1/generate", responses={200: {"content": {m: {} for m in MEDIA.values()},
+                                               "description": "the samples in the requested format"}, **errors})
+    async def generate(request: GenerateRequest) -> Response:
+        """``n`` samples from the generator; seeded requests are reproducible."""
+        if request.format in ("png", "zip") and not model.is_image:
+            return _problem(f"format: {request.format} needs an image model; this one makes rows "
+                            f"(use json or npy)")
+        if request.labels is not None and not model.conditional:
+            return _problem("labels: this generator is unconditional")
+        seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX)
+        try:
+            z, y = model.inputs(request.n, seed, request.labels, request.truncation)
+        except GankitError as e:
+            return _problem(str(e))
+        out = await batcher.run(z, y)
+        body = await asyncio.to_thread(_encode, model, out, y, seed, request.format)
+        headers = {"X-Seed": str(seed)}
+        if y is not None and request.format != "json":
+            headers["X-Labels"] = ",".join(map(str, y.tolist()))
+        return Response(body, media_type=MEDIA[request.format], headers=headers)
+
+    return app
+
+
+def _problem(message: str):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message, "detail": None}, status_code=422)
+
+
+def _encode(model: ExportedGenerator, out: np.ndarray, y: np.ndarray | None, seed: int, fmt: str) -> bytes:
+    """The response body of one request's rows ``out`` (network space)."""
+    if fmt in ("png", "zip"):
+        from .sampling import image_grid, to_image
+
+        pixels = model.to_pixels(out)
+        buffer = io.BytesIO()
+        if fmt == "png":
+            image_grid(pixels, nrow=math.ceil(math.sqrt(len(pixels))), min_width=0).save(buffer, format="PNG")
+            return buffer.getvalue()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for i, p in enumerate(pixels):
+                image = io.BytesIO()
+                to_image(p).save(image, format="PNG")
+                archive.writestr(f"sample_{i:05d}.png", image.getvalue())
+            if y is not None:
+                archive.writestr("labels.csv", "file,label\n" + "".join(
+                    f"sample_{i:05d}.png,{model.class_names[k]}\n" for i, k in enumerate(y.tolist())))
+        return buffer.getvalue()
+    samples = model.to_data(out).astype(np.float32)
+    if fmt == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, samples, allow_pickle=False)
+        return buffer.getvalue()
+    labels = None if y is None else [model.class_names[k] for k in y.tolist()]
+    return json.dumps({"seed": seed, "n": len(samples), "shape": list(samples.shape[1:]), "labels": labels,
+                       "samples": samples.tolist()}).encode()
+
+
+def app_from_env():
+    """The app for ``uvicorn --factory`` (used by ``--workers N``): path and settings from GANKIT_SERVE_*."""
+    settings = ServeSettings(**json.loads(os.environ["GANKIT_SERVE_SETTINGS"]))
+    return _app(Path(os.environ["GANKIT_SERVE_PATH"]), os.environ.get("GANKIT_SERVE_CHECKPOINT", "latest"), settings)
+
+
+def _app(path: Path, checkpoint: str, settings: ServeSettings):
+    _set_threads(settings)
+    return BodyLimit(create_app(load(path, checkpoint), settings), settings.max_body)
+
+
+def _set_threads(settings: ServeSettings) -> None:
+    import torch
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+
+
+def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, checkpoint: str = "latest",
+          settings: ServeSettings = ServeSettings(), log_level: str = "info") -> None:
+    """Serve the generator of an export or run folder until interrupted (uvicorn; ``workers`` processes)."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as e:
+        raise GankitError(f"gankit serve needs FastAPI and uvicorn ({e.name} is missing): "
+                          f"pip install 'gankit[serve]'") from None
+    if settings.backend not in ("torch", "onnx"):
+        raise GankitError(f"--backend {settings.backend}: expected torch or onnx")
+    if workers < 1:
+        raise GankitError(f"--workers {workers}: expected 1 or more")
+    if not settings.threads:  # share the cores between the worker processes
+        settings = ServeSettings(**{**settings.__dict__, "threads": max(1, (os.cpu_count() or 1) // workers)})
+    path = Path(path)
+    app = _app(path, checkpoint, settings)  # load once here: a bad path or export fails before any worker starts
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    os.environ.update(GANKIT_SERVE_PATH=str(path.resolve()), GANKIT_SERVE_CHECKPOINT=checkpoint,
+                      GANKIT_SERVE_SETTINGS=json.dumps(settings.__dict__))
+    uvicorn.run("gankit.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def wait_until_up(url: str, timeout: float = 60.0) -> None:
+    """Block until ``url``/health answers 200 (for tests and benchmarks that start a server)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(0.1)
