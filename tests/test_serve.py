@@ -249,3 +249,36 @@ def test_fuzzing_the_api_from_its_own_schema_finds_no_server_error(digits_server
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert "No issues found" in r.stdout
+
+
+def test_several_worker_processes_serve_the_same_samples(ring_server):
+    _, path = ring_server
+    process, url = start_server(path, "--workers", "2")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:  # new connections: uvicorn spreads them
+            bodies = []
+            for _ in range(6):
+                with httpx.Client(base_url=url, timeout=30) as c:
+                    bodies.append(c.post("/v1/generate", json={"n": 20, "seed": 9}).json()["samples"])
+            assert client.get("/health").status_code == 200
+        for body in bodies[1:]:
+            np.testing.assert_allclose(body, bodies[0], rtol=0, atol=1e-5)
+        workers = [d for d in Path("/proc").iterdir() if d.name.isdigit() and _parent(d) == process.pid]
+        assert len([w for w in workers if "spawn_main" in _cmdline(w)]) == 2  # two uvicorn worker processes
+    finally:
+        log = stop(process)
+    assert "Traceback" not in log, log
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

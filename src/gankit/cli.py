@@ -117,12 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own copy of the model")
     p.add_argument("--checkpoint", default="latest", choices=["latest", "best"], help="for a run folder")
     p.add_argument("--max-n", type=int, default=1024, help="largest n one request may ask for")
-    p.add_argument("--batch-window-ms", type=float, default=2.0,
-                   help="how long a model batch waits for more requests after its first")
-    p.add_argument("--max-batch", type=int, default=4096,
+    p.add_argument("--batch-window-ms", type=float, default=0.0,
+                   help="how long a model batch waits for more requests after its first (default 0: it takes the "
+                        "requests that queued while the model was busy)")
+    p.add_argument("--max-batch", type=int, default=256,
                    help="rows per model call (1: one request at a time, no batching)")
     p.add_argument("--max-body", type=int, default=64 * 1024, metavar="BYTES", help="largest request body")
-    p.add_argument("--threads", type=int, default=0, help="model threads per worker (default: cores / workers)")
+    p.add_argument("--threads", type=int, default=0, help="model threads per worker (default: (cores - 1) / workers, at least 1)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
 
