@@ -12,7 +12,7 @@ from torch import nn
 
 import gankit
 from gankit.callbacks import Evaluate
-from gankit.config import TrainConfig, apply_overrides
+from gankit.config import TrainConfig
 from gankit.errors import GankitError, TrainingDiverged
 from gankit.trainer import HistoricalAverage, Trainer, lr_factor
 

@@ -147,10 +147,11 @@ def _as_config(config: Config | str | Path | None) -> Config:
     return load_config(path if path.suffix == ".toml" or path.exists() else recipe(str(config)))
 
 
-def load_generator(run_dir: str | Path, checkpoint: str = "latest"
+def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None
                    ) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
-    """G (its moving average when the run kept one) from a run folder's ``latest`` or ``best`` checkpoint, from
-    safetensors and JSON only: (G, metadata, shift, scale)."""
+    """G from a run folder's ``latest`` or ``best`` checkpoint, from safetensors and JSON only: (G, metadata,
+    shift, scale). ``ema``: None takes the moving average of G when the run kept one, True requires it, False
+    takes the raw G; ``metadata["generator"]`` says which."""
     run = RunDir(Path(run_dir))
     config = run.config()
     tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
@@ -160,7 +161,10 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest"
                           f"(tensors named G.*) into your own module")
     G, _ = MODELS.get(model["family"])(config.model, tuple(model["shape"]), model["num_classes"],
                                         model["out_activation"])
-    meta["generator"] = "G_ema" if any(k.startswith("G_ema.") for k in tensors) else "G"
+    has_ema = any(k.startswith("G_ema.") for k in tensors)
+    if ema and not has_ema:
+        raise GankitError(f"--ema: {run.path} kept no moving average of G (train.ema = 0); use the raw G")
+    meta["generator"] = "G_ema" if has_ema and ema is not False else "G"
     G.load_state_dict(unprefixed(meta["generator"], tensors))
     return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 

@@ -22,7 +22,6 @@ import torch
 from safetensors.torch import load_file, save
 
 from . import __version__
-from .checkpoint import load_checkpoint, unprefixed
 from .config import ModelConfig
 from .data.dataset import label_index
 from .errors import GankitError
@@ -149,17 +148,12 @@ def _stat_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None) -> ExportedGenerator:
     """The generator of a run folder with the manifest an export would write. ``ema``: None takes the moving
     average when the run kept one (as ``gankit sample`` does), True requires it, False takes the raw G."""
+    from .api import load_generator
+
+    G, meta, shift, scale = load_generator(run_dir, checkpoint, ema)
     run = RunDir(Path(run_dir))
     config = run.config()
-    tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
-    model = meta["model"]
-    if model["family"] == "custom":
-        raise GankitError(f"{run.path}: this run trained a custom generator; export its weights (tensors named G.*) "
-                          f"from your own code")
-    has_ema = any(k.startswith("G_ema.") for k in tensors)
-    if ema and not has_ema:
-        raise GankitError(f"--ema: {run.path} kept no moving average of G (train.ema = 0); export without --ema")
-    generator = "G_ema" if has_ema and ema is not False else "G"
+    model, generator = meta["model"], meta["generator"]
     shape = tuple(model["shape"])
     image = len(shape) == 3
     value_range = list(MINMAX_RANGE) if model["out_activation"] == "tanh" else None
@@ -177,8 +171,8 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
             "shape": list(shape),
             "network_range": value_range,  # [lo, hi] of G's output (tanh), null when unbounded
             "to_data": "x * scale + shift (per channel for images, per column for rows)",
-            "shift": tensors["data.shift"].flatten().tolist(),
-            "scale": tensors["data.scale"].flatten().tolist(),
+            "shift": shift.flatten().tolist(),
+            "scale": scale.flatten().tolist(),
             "columns": meta["data"].get("columns") or [],
             "to_pixels": ("pixel = round((x - lo) / (hi - lo) * 255) clipped to 0..255, [C, H, W] -> [H, W, C], with "
                           "[lo, hi] = network_range, or the batch's own min..max when it is null") if image else None,
@@ -189,9 +183,7 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
         "source": {"run": str(run.path.resolve()), "checkpoint": checkpoint, "step": meta["step"],
                    "generator": generator, "data": meta["data"]["name"]},
     }
-    G = _build(manifest)
-    G.load_state_dict(unprefixed(generator, tensors))
-    return ExportedGenerator(manifest, G.eval(), None)
+    return ExportedGenerator(manifest, G, None)
 
 
 def _build(manifest: dict[str, Any]) -> torch.nn.Module:
