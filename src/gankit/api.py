@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .callbacks import Evaluate, ImageGrids, MetricsWriter, Progress, ReportWriter, SamplePlotter, TensorBoardLogger
 from .checkpoint import load_checkpoint, unprefixed
 from .config import Config, apply_overrides, load_config, save_config
@@ -88,10 +89,12 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     else:
         config = _as_config(config)
     config = apply_overrides(config, [*([f"train.steps={steps}"] if steps is not None else []), *overrides])
+    world = distributed.init(config.train.device)  # under torchrun: join the group; rank 0 writes the run folder
     if not resume:
         path = Path(run_dir or config.run_dir or default_run_path(config))
         config = replace(config, run_dir=str(path))
         run = RunDir(path)
+        distributed.barrier()  # every rank has picked the folder's name before rank 0 makes it
     plot_every = config.train.plot_every or max(config.train.steps // 4, 1)
     # Made first, so a missing tensorboard package stops the run before any work or any file.
     tensorboard = [TensorBoardLogger(run, plot_every)] if config.train.tensorboard else []
@@ -110,10 +113,12 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         evaluator = Evaluator(data, config.eval, n_real=config.eval.n, seed=config.seed)
         best = best_key(config.eval.best, evaluator.names)
 
-    if not resume:
-        run = create_run(run.path, config)
-    else:
-        save_config(config, run.config_path)  # the run's config now includes any extension
+    if world.is_main:
+        if not resume:
+            run = create_run(run.path, config)
+        else:
+            save_config(config, run.config_path)  # the run's config now includes any extension
+    distributed.barrier()
 
     trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
     if resume:
@@ -124,7 +129,7 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     trainer.callbacks = [MetricsWriter(run, trainer.step if resume else None),
                          *([Progress(config.train.steps)] if progress else []),
                          *evaluation, *picture_callbacks(run, data, plot_every, config.seed), *tensorboard,
-                         *callbacks, ReportWriter(run, plot_every)]
+                         *callbacks, ReportWriter(run, plot_every)] if world.is_main else []
     record = trainer.fit()
     return TrainResult(run.path, trainer.step, trainer.stop_reason or "finished", record, trainer)
 

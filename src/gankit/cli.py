@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run folder (default: runs/<name>, a free variant for a new run)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train in N processes: runs torchrun --nproc_per_node=N -m gankit train ... (gloo on the "
+                        "CPU, NCCL on GPUs); data.batch_size is the global batch")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained run into a .npy or .csv file, or as PNG images")
@@ -176,6 +179,10 @@ def defaults_for_file(path: str) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc is not None:
+        if not args.resume:
+            resolve_train_config(args)  # a mistake in the config: one line here, not one per process
+        return launch(args.nproc)
     if args.resume:
         run_dir = args.run_dir or (resolve_train_config(args).run_dir if args.config else "")
         if not run_dir:
@@ -187,7 +194,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return report(result)
 
 
+def launch(nproc: int) -> int:
+    """``gankit train ... --nproc N``: the same command under torchrun, which starts and watches N processes."""
+    if nproc < 1:
+        raise GankitError(f"--nproc {nproc}: expected 1 or more processes")
+    argv = sys.argv[1:]
+    i = next(k for k, a in enumerate(argv) if a == "--nproc" or a.startswith("--nproc="))
+    argv = argv[:i] + argv[i + (1 if "=" in argv[i] else 2):]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "gankit", *argv]
+    import subprocess
+
+    return subprocess.call(command)
+
+
 def report(result) -> int:
+    from .distributed import current
+
+    if not current().is_main:
+        return 0  # rank 0 speaks for the job
     where = result.run_dir
     if result.stop_reason == "interrupted":
         print(f"gankit: interrupted at step {result.step}; checkpoint saved in {where}/checkpoints/\n"

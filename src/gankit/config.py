@@ -95,6 +95,7 @@ class TrainConfig:
     channels_last: bool = True  # image batches and convolution weights in NHWC, the layout oneDNN/cuDNN run fastest
     threads: int = 0  # intra-op CPU threads for the training step; 0 = auto (1 for small MLPs, else PyTorch's)
     compile: bool = False  # torch.compile G and D (measured slower on CPU for these models; try it on a GPU)
+    sync_batchnorm: bool = False  # under torchrun on GPUs: batch norm statistics over the global batch, not a rank's
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor, nn
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import (join_optimizer_state, load_checkpoint, prefixed, save_checkpoint, split_optimizer_state,
                          unprefixed)
 from .config import Config, TrainConfig
@@ -172,6 +172,16 @@ class Trainer:
         train = config.train
         self.device = resolve_device(train.device)
         self.G, self.D = G.to(self.device), D.to(self.device)
+        self.world = distributed.current()  # several ranks under torchrun: each trains on a slice of every batch
+        if train.sync_batchnorm and self.world.distributed:
+            if self.device.type != "cuda":
+                raise GankitError("train.sync_batchnorm = true needs GPUs (PyTorch's SyncBatchNorm has no CPU "
+                                  "version); on the CPU each process normalises over its own slice of the batch")
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+        if self.world.distributed:
+            distributed.broadcast_state(self.G)
+            distributed.broadcast_state(self.D)
         self.channels_last = train.channels_last and data.is_image and has_convolutions(self.G, self.D)
         if self.channels_last:
             self.G.to(memory_format=torch.channels_last)
@@ -222,8 +232,13 @@ class Trainer:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = data.y.to(self.device) if self.conditional else None
         self.label_probs = data.class_frequencies().to(self.device) if self.conditional else None
-        self.batch_size = config.data.batch_size
-        self.sampler = BatchSampler(len(data), self.batch_size, config.seed, self.device)
+        self.global_batch = config.data.batch_size
+        self.batch_size = self.global_batch // self.world.size  # this rank's share
+        if self.batch_size * self.world.size != self.global_batch or self.batch_size % config.model.pack:
+            raise GankitError(f"data.batch_size = {self.global_batch} does not split into {self.world.size} processes "
+                              f"of a whole number of packs of {config.model.pack}; expected a multiple of "
+                              f"{self.world.size * config.model.pack}")
+        self.sampler = BatchSampler(len(data), self.global_batch, config.seed, self.device)
         self.noise = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.z_dim = config.model.z_dim
         self.callbacks = list(callbacks)
@@ -240,17 +255,26 @@ class Trainer:
     # ------------------------------------------------------------------------------------- one step
 
     def noise_batch(self, n: int) -> Tensor:  # [n, z_dim]
-        return torch.randn(n, self.z_dim, generator=self.noise, device=self.device)
+        return self.share(torch.randn(n * self.world.size, self.z_dim, generator=self.noise, device=self.device))
 
     def label_batch(self, n: int) -> Tensor | None:  # [n], drawn with the data's class frequencies
         if not self.conditional:
             return None
-        return torch.multinomial(self.label_probs, n, replacement=True, generator=self.noise)
+        return self.share(torch.multinomial(self.label_probs, n * self.world.size, replacement=True,
+                                            generator=self.noise))
+
+    def share(self, batch: Tensor) -> Tensor:
+        """This rank's rows of a global batch: every rank draws the same global batch (same seed, same data order)
+        and takes its slice, so N processes see what one process would, a slice each."""
+        if not self.world.distributed:
+            return batch
+        n = len(batch) // self.world.size
+        return batch[self.world.rank * n:(self.world.rank + 1) * n]
 
     def d_step(self, measure: bool = False, keep_fake: bool = False) -> None:
         """One update of D on a fresh real batch and a fresh fake batch. ``keep_fake``: generate it with G's graph
         and keep it for the G step that follows (``train.reuse_fake``), which saves that step a forward pass of G."""
-        idx = self.sampler.next()
+        idx = self.share(self.sampler.next())
         real = self.x[idx]  # [B, F]
         y = self.y[idx] if self.conditional else None
         with autocast(self.amp_dtype, self.device):
@@ -299,7 +323,7 @@ class Trainer:
             real_logits = None
             fm_weight = self.config.loss.feature_matching
             if self.loss.relativistic or fm_weight:
-                idx = self.sampler.next()
+                idx = self.share(self.sampler.next())
                 real, y_real = self.d_input(self.x[idx]), (self.y[idx] if self.conditional else None)
                 if self.loss.relativistic:
                     with torch.no_grad():
@@ -323,13 +347,13 @@ class Trainer:
         self._acc[7] += loss.detach()  # a NaN/Inf loss makes the window's sum non-finite: checked at the log
         self._window_g += 1
 
-    @staticmethod
-    def update(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: Tensor, net: nn.Module,
+    def update(self, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: Tensor, net: nn.Module,
                measure: bool) -> Tensor | None:
-        """Backward and one optimizer step through fp16's loss scaler (a pass-through otherwise). Returns the
-        (unscaled) gradient norm of ``net`` when ``measure``."""
+        """Backward, the gradients' mean over ranks, and one optimizer step through fp16's loss scaler (a
+        pass-through otherwise). Returns the (unscaled) gradient norm of ``net`` when ``measure``."""
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        distributed.average_gradients(net.parameters(), self.world)
         norm = None
         if measure:
             scaler.unscale_(opt)
@@ -416,7 +440,7 @@ class Trainer:
 
     def _run(self, steps: int) -> None:
         cfg = self.config.train
-        while self.step < steps and self.stop_reason is None:
+        while self.step < steps and self._keep_going():
             measure = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == steps
             self.train_step(measure)
             if measure:
@@ -430,6 +454,11 @@ class Trainer:
             self._log()
         if self.last_checkpoint_step != self.step:
             self.save_checkpoint()
+
+    def _keep_going(self) -> bool:
+        if self.world.distributed and distributed.any_rank(self.stop_reason is not None, self.device):
+            self.stop_reason = self.stop_reason or "interrupted"  # another rank was asked to stop: all stop here
+        return self.stop_reason is None
 
     def _snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         tensors, meta = self.state()
@@ -491,6 +520,8 @@ class Trainer:
         self._d_grad_norm = self._g_grad_norm = torch.full((), float("nan"), device=self.device)
 
     def _log(self) -> None:
+        if self.world.distributed:  # the mean over ranks: every rank logs, and judges divergence, alike
+            self._acc = distributed.sum_over_ranks(self._acc) / self.world.size
         values = torch.cat([self._acc, self._d_grad_norm.reshape(1), self._g_grad_norm.reshape(1)]
                            ).tolist()  # the one host sync of a log interval
         self._check_finite(not (math.isfinite(values[0]) and math.isfinite(values[7])))
@@ -502,7 +533,7 @@ class Trainer:
             record["d_acc_fake"] = 1.0 - record["d_acc_fake"]
         record["d_grad_norm"], record["g_grad_norm"] = values[len(STATS)], values[len(STATS) + 1]
         record["steps_per_s"] = self._window_g / max(now - self._window_start, 1e-9)
-        record["samples_per_s"] = record["steps_per_s"] * self.batch_size  # real (and fake) samples per G step
+        record["samples_per_s"] = record["steps_per_s"] * self.global_batch  # real (and fake) samples per G step
         self.last_record = record
         self._reset_window()
         self._window_start = now
@@ -598,8 +629,16 @@ class Trainer:
         if target is None:
             return
         self._check_finite()  # never store a diverged state
-        tensors, meta = self.state()
-        save_checkpoint(target, tensors, {**meta, **(extra or {})})
+        if self.world.distributed:  # every rank must hold the same weights: checked, then rank 0 writes
+            replicas = distributed.digests(self.G, self.D)
+            if any(r != replicas[0] for r in replicas):
+                raise GankitError(f"step {self.step}: the {self.world.size} processes' weights differ; stopping before "
+                                  f"a checkpoint is written")
+            extra = {**(extra or {}), "world_size": self.world.size, "replica_digests_equal": True}
+        if self.world.is_main:
+            tensors, meta = self.state()
+            save_checkpoint(target, tensors, {**meta, **(extra or {})})
+        distributed.barrier()  # the others wait until it is on disk (a rollback reads it)
         if path is None:
             self.last_checkpoint_step = self.step
 

@@ -1,0 +1,100 @@
+"""Training in 2 processes under torchrun (gloo, this CPU): one run folder, the same weights on both ranks,
+and the weights one process reaches with the same global batch and seed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gankit.checkpoint import read_meta
+
+# No batch-coupled layers (batch norm, minibatch std), so one process and two see the same thing; R1 so that a
+# gradient penalty (a double backward) runs under the gradient averaging too.
+CONFIG = """
+[data]
+name = "ring8"
+n = 2000
+batch_size = 64
+[model]
+g_hidden = 16
+d_hidden = 16
+[loss]
+penalty = "r1"
+gp_weight = 0.05
+[train]
+steps = 12
+d_steps = 2
+log_every = 4
+checkpoint_every = 6
+precision = "fp32"
+[eval]
+every = 0
+"""
+
+
+def gankit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "gankit", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=300)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    (root / "tiny.toml").write_text(CONFIG)
+    two = gankit("train", "tiny.toml", "--run-dir", "runs/two", "--nproc", "2", "--quiet", cwd=root)
+    one = gankit("train", "tiny.toml", "--run-dir", "runs/one", "--quiet", cwd=root)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert one.returncode == 0, one.stderr[-3000:]
+    return root, two
+
+
+def test_two_processes_write_one_run_folder(runs):
+    root, two = runs
+    assert sorted(p.name for p in (root / "runs").iterdir()) == ["one", "two"]
+    assert two.stdout.count("trained 12 steps") == 1  # rank 0 speaks for the job
+    steps = [line for line in (root / "runs/two/metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 3  # one writer: steps 4, 8, 12 once each
+
+
+def test_ranks_hold_the_same_weights_and_match_one_process(runs):
+    root, _ = runs
+    meta = read_meta(root / "runs/two/checkpoints/latest.safetensors")
+    assert meta["step"] == 12 and meta["world_size"] == 2 and meta["replica_digests_equal"] is True
+    two = load_file(root / "runs/two/checkpoints/latest.safetensors")
+    one = load_file(root / "runs/one/checkpoints/latest.safetensors")
+    for name in [k for k in one if k.startswith(("G.", "D."))]:
+        torch.testing.assert_close(two[name], one[name], rtol=0, atol=1e-5, msg=name)
+
+
+def test_resume_under_two_processes_continues_from_the_checkpoint(runs):
+    root, _ = runs
+    r = gankit("train", "--resume", "--run-dir", "runs/two", "--steps", "18", "--nproc", "2", "--quiet", cwd=root)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r1 = gankit("train", "--resume", "--run-dir", "runs/one", "--steps", "18", "--quiet", cwd=root)
+    assert r1.returncode == 0, r1.stderr[-3000:]
+    two = load_file(root / "runs/two/checkpoints/latest.safetensors")
+    one = load_file(root / "runs/one/checkpoints/latest.safetensors")
+    assert read_meta(root / "runs/two/checkpoints/latest.safetensors")["step"] == 18
+    torch.testing.assert_close(two["G.net.0.weight"], one["G.net.0.weight"], rtol=0, atol=1e-5)
+
+
+def test_a_batch_that_does_not_split_and_a_failing_rank_fail_fast(tmp_path):
+    (tmp_path / "odd.toml").write_text(CONFIG.replace("batch_size = 64", "batch_size = 63"))
+    r = gankit("train", "odd.toml", "--run-dir", "runs/odd", "--nproc", "2", "--quiet", cwd=tmp_path)
+    assert r.returncode != 0 and "does not split into 2 processes" in r.stderr
+    r = gankit("train", "nothing.toml", "--nproc", "2", cwd=tmp_path)  # checked before any process starts
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "nothing.toml" in r.stderr
