@@ -98,3 +98,33 @@ def test_a_batch_that_does_not_split_and_a_failing_rank_fail_fast(tmp_path):
     assert r.returncode != 0 and "does not split into 2 processes" in r.stderr
     r = gankit("train", "nothing.toml", "--nproc", "2", cwd=tmp_path)  # checked before any process starts
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "nothing.toml" in r.stderr
+
+
+FAILING_RANK = """
+import sys
+import gankit
+from gankit.distributed import current
+
+original = gankit.Trainer.train_step
+
+def train_step(self, measure=False):  # rank 1 raises at step 3; rank 0 is then waiting in an all-reduce
+    original(self, measure)
+    if self.step == 3 and current().rank == 1:
+        raise RuntimeError("rank 1 fails on purpose")
+
+gankit.Trainer.train_step = train_step
+gankit.train(sys.argv[1], run_dir="runs/fail", progress=False)
+"""
+
+
+def test_a_rank_that_fails_mid_run_ends_the_job_quickly(tmp_path):
+    import time
+
+    (tmp_path / "tiny.toml").write_text(CONFIG.replace("steps = 12", "steps = 500"))
+    (tmp_path / "fail.py").write_text(FAILING_RANK)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    start = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "fail.py", "tiny.toml"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert r.returncode != 0 and "rank 1 fails on purpose" in r.stderr
+    assert time.monotonic() - start < 60  # not the process group's 10-minute timeout
