@@ -158,6 +158,9 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.stack(norms).norm() if norms else torch.zeros(())
 
 
+STOP_CHECK_EVERY = 10  # steps between the ranks' agreement on a stop request (Ctrl-C) under torchrun
+
+
 class Trainer:
     """Trains G against D on a ``Dataset`` as the config says.
 
@@ -456,9 +459,14 @@ class Trainer:
             self.save_checkpoint()
 
     def _keep_going(self) -> bool:
-        if self.world.distributed and distributed.any_rank(self.stop_reason is not None, self.device):
+        """Several ranks agree on stopping every STOP_CHECK_EVERY steps (a host sync each time), so all stop at the
+        same step; a single process stops at once."""
+        if not self.world.distributed:
+            return self.stop_reason is None
+        if self.step % STOP_CHECK_EVERY == 0 and distributed.any_rank(self.stop_reason is not None, self.device):
             self.stop_reason = self.stop_reason or "interrupted"  # another rank was asked to stop: all stop here
-        return self.stop_reason is None
+            return False
+        return True
 
     def _snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         tensors, meta = self.state()
