@@ -4,7 +4,6 @@ and the weights one process reaches with the same global batch and seed."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,12 +42,6 @@ def gankit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "gankit", *args], capture_output=True, text=True, cwd=cwd, env=env,
                           timeout=300)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,9 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # as given: --nproc re-runs the same command under torchrun
     try:
         return args.func(args)
     except GankitError as e:
@@ -182,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         if not args.resume:
             resolve_train_config(args)  # a mistake in the config: one line here, not one per process
-        return launch(args.nproc)
+        return launch(args.nproc, args.argv)
     if args.resume:
         run_dir = args.run_dir or (resolve_train_config(args).run_dir if args.config else "")
         if not run_dir:
@@ -194,11 +196,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return report(result)
 
 
-def launch(nproc: int) -> int:
+def launch(nproc: int, argv: list[str]) -> int:
     """``gankit train ... --nproc N``: the same command under torchrun, which starts and watches N processes."""
     if nproc < 1:
         raise GankitError(f"--nproc {nproc}: expected 1 or more processes")
-    argv = sys.argv[1:]
     i = next(k for k, a in enumerate(argv) if a == "--nproc" or a.startswith("--nproc="))
     argv = argv[:i] + argv[i + (1 if "=" in argv[i] else 2):]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

@@ -97,10 +97,8 @@ def any_rank(flag: bool, device: torch.device) -> bool:
 
 def digests(*modules: nn.Module) -> list[list[float]]:
     """Each rank's fingerprint of the modules' weights (the sum and the sum of squares of each, in float64)."""
-    mine = torch.tensor([[float(p.detach().double().sum()), float(p.detach().double().square().sum())]
-                         for m in modules for p in m.parameters()], dtype=torch.float64).flatten()
-    device = next(modules[0].parameters()).device
-    mine = mine.to(device)
+    weights = [p.detach().double() for m in modules for p in m.parameters()]
+    mine = torch.stack([torch.stack([w.sum(), w.square().sum()]) for w in weights]).flatten()  # on the device
     gathered = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, mine)
     return [g.cpu().tolist() for g in gathered]
