@@ -220,21 +220,22 @@ def test_onnx_backend_serves_rows_and_refuses_pictures_of_them(ring_server):
     assert r.status_code == 422 and "unconditional" in r.json()["error"]
 
 
-def test_serve_start_errors_are_one_line(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    for args, message in (([str(tmp_path)], "not a gankit export"),
-                          ([str(tmp_path), "--max-n", "0"], "--max-n 0: expected 1 or more")):
-        r = subprocess.run([sys.executable, "-m", "gankit", "serve", *args, "--port", str(free_port())],
-                           capture_output=True, text=True, env=env, timeout=60)
-        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
-
-
-def test_onnx_backend_needs_an_onnx_export(digits_server):
+def test_serve_start_errors_are_one_line(digits_server, tmp_path):
     _, path = digits_server  # exported without onnx
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    r = subprocess.run([sys.executable, "-m", "gankit", "serve", str(path), "--backend", "onnx", "--port",
-                        str(free_port())], capture_output=True, text=True, env=env, timeout=60)
-    assert r.returncode == 2 and "export with --format onnx" in r.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = str(taken.getsockname()[1])
+        for args, message in (([str(tmp_path)], "not a gankit export"),
+                              ([str(path), "--max-n", "0"], "--max-n 0: expected 1 or more"),
+                              ([str(path), "--port", "99999"], "--port 99999: expected 0 to 65535"),
+                              ([str(path), "--port", busy], f"--port {busy}: cannot listen there"),
+                              ([str(path), "--backend", "onnx"], "export with --format onnx"),
+                              ([str(path.parent / "run"), "--backend", "onnx"], "is a run folder, which holds no ONNX")):
+            port = [] if "--port" in args else ["--port", str(free_port())]
+            r = subprocess.run([sys.executable, "-m", "gankit", "serve", *args, *port], capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}, timeout=60)
+            assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
 def test_fuzzing_the_api_from_its_own_schema_finds_no_server_error(digits_server, tmp_path):

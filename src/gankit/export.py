@@ -133,9 +133,11 @@ class ExportedGenerator:
 
     def onnx_session(self, threads: int = 0):
         if self._onnx is None:
-            if self.path is None or not (self.path / ONNX_MODEL).is_file():
-                raise GankitError(f"{self.path or 'this generator'}: no {ONNX_MODEL}; export with --format onnx "
-                                  f"to use the onnx backend")
+            if self.path is None:
+                raise GankitError(f"{self.manifest['source']['run']} is a run folder, which holds no ONNX model: "
+                                  f"gankit export it with --format onnx and use the export")
+            if not (self.path / ONNX_MODEL).is_file():
+                raise GankitError(f"{self.path}: no {ONNX_MODEL}; export with --format onnx to use the onnx backend")
             self._onnx = onnx_session(self.path / ONNX_MODEL, threads)
         return self._onnx
 

@@ -312,12 +312,28 @@ def serve(path: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: 
         settings = ServeSettings(**{**settings.__dict__, "threads": max(1, ((os.cpu_count() or 1) - 1) // workers)})
     path = Path(path)
     app = _app(path, checkpoint, settings)  # load once here: a bad path or export fails before any worker starts
+    _check_address(host, port)
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
     os.environ.update(GANKIT_SERVE_PATH=str(path.resolve()), GANKIT_SERVE_CHECKPOINT=checkpoint,
                       GANKIT_SERVE_SETTINGS=json.dumps(settings.__dict__))
     uvicorn.run("gankit.serve:app_from_env", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+
+
+def _check_address(host: str, port: int) -> None:
+    """A one-line error for an address that can't be served, before uvicorn starts (it would log and exit 1)."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise GankitError(f"--port {port}: expected 0 to 65535")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as e:
+        raise GankitError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
 
 
 def wait_until_up(url: str, timeout: float = 60.0) -> None:
