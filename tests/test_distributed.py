@@ -33,6 +33,7 @@ d_steps = 2
 log_every = 4
 checkpoint_every = 6
 precision = "fp32"
+device = "cpu"  # gloo on the CPU, also on a machine with a GPU
 [eval]
 every = 0
 """
@@ -121,3 +122,17 @@ def test_a_rank_that_fails_mid_run_ends_the_job_quickly(tmp_path):
                         "fail.py", "tiny.toml"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert r.returncode != 0 and "rank 1 fails on purpose" in r.stderr
     assert time.monotonic() - start < 60  # not the process group's 10-minute timeout
+
+
+def test_more_processes_than_gpus_is_a_one_line_error(monkeypatch):
+    """NCCL cannot give two ranks one GPU: say so before CUDA's own error, and point to gloo."""
+    from gankit import distributed
+    from gankit.errors import GankitError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(GankitError, match=r"process 1 of this machine has no GPU of its own \(1 visible\).*cpu"):
+        distributed.init("auto")

@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .errors import GankitError
+
 
 @dataclass(frozen=True)
 class World:
@@ -48,6 +50,9 @@ def init(device: str = "auto") -> World:
         return World()
     cuda = torch.cuda.is_available() and device != "cpu"
     world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0")))
+    if cuda and world.local_rank >= torch.cuda.device_count():  # NCCL cannot put two ranks on one GPU
+        raise GankitError(f"process {world.local_rank} of this machine has no GPU of its own ({torch.cuda.device_count()} "
+                          f"visible); start at most that many per machine, or set train.device = \"cpu\" for gloo")
     if not dist.is_initialized():
         if cuda:
             torch.cuda.set_device(world.local_rank)
