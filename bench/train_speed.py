@@ -286,6 +286,17 @@ def measure(name: str, overrides: list[str], steps: int, rounds: int, warmup: in
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's name as the kernel reports it (figures differ a lot between CPUs of the same core count)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer and shorter rounds (under 2 minutes)")
@@ -303,7 +314,8 @@ def main() -> None:
         parser.error(str(e))
     gpu = device.type == "cuda"
     where = (f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}" if gpu else
-             f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+             f"{cpu_model()}, CPU capability {torch.backends.cpu.get_cpu_capability()}"
+             f"{', AMX' if getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)() else ''}")
     print(f"gankit {gankit.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"{os.cpu_count()} CPUs, {platform.machine()}, {where}")
     peaks = {"fp32": measured_peak(torch.float32, device)}
