@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.regularizers import clip_weights, dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
+from gankit.regularizers import (clip_weights, dragan_penalty, gradient_penalty, input_gradients, r1_penalty,
+                                 r2_penalty)
 
 
 def f64(*shape, generator=None, scale=1.0):
@@ -169,3 +170,30 @@ def test_clip_weights_clamps_every_parameter_and_keeps_the_rest():
         assert new.abs().max() <= 0.1
     assert any((old.abs() > 0.1).any() for old in before)  # the clip did something
     assert any(((old.abs() < 0.1) & (old != 0)).any() for old in before)  # and left small weights alone
+
+
+def test_loss_scale_keeps_fp16_input_gradients_from_flushing_to_zero():
+    """D's input gradients here are 8e-9, below fp16's smallest number (6e-8): unscaled they come back as zeros
+    (a penalty of nothing); taken at the loss scale and divided after, they match the fp32 computation."""
+
+    class TwoLayers(nn.Module):  # run in fp16, as autocast runs D's layers on a GPU
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 8, bias=False), nn.Linear(8, 1, bias=False)
+            nn.init.constant_(self.a.weight, 1e-4)
+            nn.init.constant_(self.b.weight, 1e-5)
+
+        def forward(self, x, y=None):
+            return self.b(self.a(x.to(self.a.weight.dtype))).float().squeeze(1)
+
+    D16 = TwoLayers().half()
+    D32 = TwoLayers().half().float()  # the same (fp16-rounded) weights, computed in fp32
+    x, scale = torch.randn(6, 4, generator=torch.Generator().manual_seed(0)), torch.tensor(32768.0)
+    exact = input_gradients(D32, x)  # every entry 8 x 1e-4 x 1e-5
+    assert exact.abs().min().item() == pytest.approx(8e-9, rel=2e-3)
+    assert input_gradients(D16, x).abs().max().item() == 0.0  # flushed to zero
+    assert torch.allclose(input_gradients(D16, x, scale=scale), exact, rtol=2e-3, atol=0)
+    assert r1_penalty(D16, x).item() == 0.0
+    assert r1_penalty(D16, x, scale=scale).item() == pytest.approx(r1_penalty(D32, x).item(), rel=4e-3)
+    # GradScaler's first scale, 2^16, is past fp16's largest number: inf, a step the scaler skips (then halves)
+    assert torch.isinf(input_gradients(D16, x, scale=torch.tensor(65536.0))).all()

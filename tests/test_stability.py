@@ -256,3 +256,24 @@ def test_latent_classes_in_a_generator_and_its_checks(tmp_path):
         tiny_config("model.latent_classes=1")
     with pytest.raises(GankitError, match='model.family = "mlp"'):
         tiny_config("model.latent_classes=4", "model.family=dcgan", "data.name=digits")
+
+
+@pytest.mark.parametrize("penalty", ["r1", "gp"])
+def test_fp16_loss_scale_too_large_for_the_penalty_is_a_skipped_step_not_divergence(penalty):
+    """CUDA's fp16 path, run on the CPU (fp16 autocast and an enabled GradScaler set by hand): GradScaler's first
+    scale (2^16) overflows the penalty's inner gradient, so the penalty is inf at that step. The scaler must skip
+    the step and halve its scale, and the trainer must neither log that inf nor call it divergence."""
+    config = tiny_config(f"loss.penalty={penalty}", "train.steps=12", "train.log_every=4", "train.precision=fp32",
+                         "train.nan_retries=0")
+    data = gankit.load_data(config.data, 0)
+    trainer = Trainer(config, data, *gankit.build_models(config, data)[:2])
+    trainer.amp_dtype = torch.float16
+    trainer.scaler_d = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    trainer.scaler_g = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    start = [p.detach().clone() for p in trainer.D.parameters()]
+    records = []
+    trainer.callbacks.append(type("Log", (), {"on_log": lambda self, t, r: records.append(r)})())
+    trainer.fit()  # raised TrainingDiverged before the penalty's inf was kept out of the logged loss
+    assert trainer.scaler_d.get_scale() < 2.0 ** 16  # at least one step was skipped and the scale halved
+    assert len(records) == 3 and all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in records)
+    assert any(not torch.equal(a, b) for a, b in zip(start, trainer.D.parameters()))  # the later steps applied

@@ -293,10 +293,16 @@ class Trainer:
                 real_logits, fake_logits = self.D(real, y).float(), self.D(fake, y).float()
             loss = self.loss.d(real_logits, fake_logits)
             penalty = self.d_penalty(real, fake, y)
+            logged = loss
             if penalty is not None:
                 loss = loss + penalty
+                # fp16: a loss scale too large for the penalty's inner gradient makes it inf at this step; the
+                # scaler then skips the step and halves its scale, which is not divergence (nor logged as such)
+                logged = logged + (penalty if not self.scaler_d.is_enabled() else
+                                   torch.where(torch.isfinite(penalty), penalty, torch.zeros_like(penalty)))
             if self.history is not None:
-                loss = loss + self.history["D"].penalty(self.D)
+                h = self.history["D"].penalty(self.D)
+                loss, logged = loss + h, logged + h
         norm = self.update(self.opt_d, self.scaler_d, loss, self.D, measure)
         if measure:
             self._d_grad_norm = norm
@@ -305,7 +311,7 @@ class Trainer:
         if self.config.loss.name == "wasserstein":
             clip_weights(self.D, self.config.loss.clip)
         logits = torch.stack([real_logits.detach(), fake_logits.detach()])  # [2, B]: few, batched ops per step
-        self._acc[:7] += torch.cat([loss.detach().reshape(1), logits.mean(1), torch.sigmoid(logits).mean(1),
+        self._acc[:7] += torch.cat([logged.detach().reshape(1), logits.mean(1), torch.sigmoid(logits).mean(1),
                                     (logits > self.d_threshold).float().mean(1)])
         self._window_d += 1
 
@@ -385,13 +391,15 @@ class Trainer:
         if self.penalty == "none" or self._d_updates % every:
             return None
         weight = self.config.loss.gp_weight * every
+        # fp16: the inner gradient is taken at the loss scale too (the scaler's factor, kept on the device)
+        scaled = {"scale": self.scaler_d.scale(torch.ones((), device=self.device))} if self.scaler_d.is_enabled() else {}
         if self.penalty == "gp":
-            return weight * gradient_penalty(self.D, real, fake, y, self.noise)
+            return weight * gradient_penalty(self.D, real, fake, y, self.noise, **scaled)
         if self.penalty == "r1":
-            return weight / 2 * r1_penalty(self.D, real, y)  # gamma/2 E||grad D(x)||^2, Mescheder et al. 2018
+            return weight / 2 * r1_penalty(self.D, real, y, **scaled)  # gamma/2 E||grad D(x)||^2, Mescheder et al. 2018
         if self.penalty == "r2":
-            return weight / 2 * r2_penalty(self.D, fake, y)
-        return weight * dragan_penalty(self.D, real, y, self.noise)
+            return weight / 2 * r2_penalty(self.D, fake, y, **scaled)
+        return weight * dragan_penalty(self.D, real, y, self.noise, **scaled)
 
     def set_learning_rates(self) -> None:
         """The learning rates of this step: the configured ones x schedule x any NaN back-off. Derived from the
