@@ -3,6 +3,7 @@ and the weights one process reaches with the same global batch and seed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,6 +85,19 @@ def test_resume_under_two_processes_continues_from_the_checkpoint(runs):
     one = load_file(root / "runs/one/checkpoints/latest.safetensors")
     assert read_meta(root / "runs/two/checkpoints/latest.safetensors")["step"] == 18
     torch.testing.assert_close(two["G.net.0.weight"], one["G.net.0.weight"], rtol=0, atol=1e-5)
+
+
+def test_evaluation_during_training_and_its_best_checkpoint_under_two_processes(tmp_path):
+    """Rank 0 alone evaluates and writes checkpoints/best.safetensors, while rank 1 trains on: writing it must not
+    wait on rank 1 (it hung, or broke at the last evaluation, when that write compared the ranks' weights)."""
+    (tmp_path / "eval.toml").write_text(CONFIG.replace("[eval]\nevery = 0", "[eval]\nevery = 4\nn = 500"))
+    r = gankit("train", "eval.toml", "--run-dir", "runs/eval", "--nproc", "2", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    best = read_meta(tmp_path / "runs" / "eval" / "checkpoints" / "best.safetensors")
+    assert best["world_size"] == 2 and "eval" in best
+    steps = [json.loads(line).get("step") for line in (tmp_path / "runs" / "eval" / "metrics.jsonl").open()
+             if "eval" in json.loads(line)]
+    assert steps == [4, 8, 12]
 
 
 def test_a_batch_that_does_not_split_and_a_failing_rank_fail_fast(tmp_path):

@@ -645,17 +645,22 @@ class Trainer:
         if target is None:
             return
         self._check_finite()  # never store a diverged state
-        if self.world.distributed:  # every rank must hold the same weights: checked, then rank 0 writes
-            replicas = distributed.digests(self.G, self.D)
-            if any(r != replicas[0] for r in replicas):
-                raise GankitError(f"step {self.step}: the {self.world.size} processes' weights differ; stopping before "
-                                  f"a checkpoint is written")
-            extra = {**(extra or {}), "world_size": self.world.size, "replica_digests_equal": True}
+        # Every rank writes the run's checkpoint on schedule (path None), so only then may it talk to the others; a
+        # checkpoint to a given path (the best one, from rank 0's evaluation) is written by rank 0 alone.
+        scheduled = path is None
+        if self.world.distributed:
+            extra = {**(extra or {}), "world_size": self.world.size}
+            if scheduled:  # every rank must hold the same weights: checked, then rank 0 writes
+                replicas = distributed.digests(self.G, self.D)
+                if any(r != replicas[0] for r in replicas):
+                    raise GankitError(f"step {self.step}: the {self.world.size} processes' weights differ; stopping "
+                                      f"before a checkpoint is written")
+                extra["replica_digests_equal"] = True
         if self.world.is_main:
             tensors, meta = self.state()
             save_checkpoint(target, tensors, {**meta, **(extra or {})})
-        distributed.barrier()  # the others wait until it is on disk (a rollback reads it)
-        if path is None:
+        if scheduled:
+            distributed.barrier()  # the others wait until it is on disk (a rollback reads it)
             self.last_checkpoint_step = self.step
 
     def load_checkpoint(self, path: str | Path) -> None:
