@@ -198,3 +198,19 @@ def test_resume_with_ema_matches_uninterrupted(tmp_path):
     gankit.train(config, run_dir=tmp_path / "part", progress=False, callbacks=[StopAt(9)])
     gankit.train(run_dir=tmp_path / "part", resume=True, progress=False)
     assert_same_tensors(checkpoint_tensors(tmp_path / "full"), checkpoint_tensors(tmp_path / "part"))
+
+
+def test_a_run_that_fails_its_checks_leaves_no_folder(tmp_path):
+    """The device, batch size and settings are checked before the run folder is made: no half-made folder to
+    block the name (it held config.toml and an empty checkpoints/ before)."""
+    for bad in ("data.batch_size=5000", "train.augment=translation"):
+        with pytest.raises(GankitError):
+            gankit.train(tiny_config(bad), run_dir=tmp_path / "run", progress=False)
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_whose_run_never_checkpointed_says_so(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.toml").write_text("")
+    with pytest.raises(GankitError, match="stopped before its first checkpoint.*delete the folder"):
+        gankit.train(tiny_config(), run_dir=tmp_path / "run", progress=False)

@@ -113,14 +113,15 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         evaluator = Evaluator(data, config.eval, n_real=config.eval.n, seed=config.seed)
         best = best_key(config.eval.best, evaluator.names)
 
+    # Made before the run folder too: it checks the device, the batch size and the settings, so a mistake there
+    # leaves no half-made folder behind.
+    trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
     if world.is_main:
         if not resume:
             run = create_run(run.path, config)
         else:
             save_config(config, run.config_path)  # the run's config now includes any extension
     distributed.barrier()
-
-    trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
     if resume:
         trainer.load_checkpoint(run.checkpoint)
     evaluation = ([Evaluate(run, evaluator, config.eval.every, config.eval.n, best, seed=config.seed)]

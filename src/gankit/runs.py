@@ -98,8 +98,11 @@ def default_run_path(config: Config, root: str | Path = "runs") -> Path:
 
 def create_run(path: str | Path, config: Config) -> RunDir:
     run = RunDir(Path(path))
-    if run.config_path.exists() or run.checkpoint.exists():
+    if run.checkpoint.exists():
         raise GankitError(f"{run.path}: already holds a run; continue it with --resume or choose another --run-dir")
+    if run.config_path.exists():
+        raise GankitError(f"{run.path}: holds a run that stopped before its first checkpoint (nothing to resume); "
+                          f"delete the folder or choose another --run-dir")
     (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
     run.samples.mkdir(exist_ok=True)
     save_config(config, run.config_path)
