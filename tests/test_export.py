@@ -182,3 +182,15 @@ def test_cli_export_reports_the_onnx_check(ring_run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "exported G of" in out and "ONNX check: onnxruntime vs PyTorch max abs difference" in out
     assert "on batches of 1, 7, 64" in out
+
+
+def test_exporting_over_an_earlier_export_leaves_no_stale_onnx_model(digits_run, ring_run, tmp_path):
+    """safetensors only, into a folder that held another run's ONNX model: that model goes (it would not match
+    the new weights: the onnx backend failed with onnxruntime's missing-input error, serve with a plain 500)."""
+    out = tmp_path / "x"
+    gankit.export(digits_run, out, formats=["safetensors", "onnx"])
+    gankit.export(ring_run, out)
+    assert not (out / "generator.onnx").exists()
+    assert "onnx" not in json.loads((out / "manifest.json").read_text())["files"]
+    with pytest.raises(GankitError, match="no generator.onnx; export with --format onnx"):
+        gankit.load(out).generate(2, seed=1, backend="onnx")

@@ -225,6 +225,8 @@ def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safe
     if onnx_bytes is not None:
         writes.insert(1, (ONNX_MODEL, onnx_bytes))
     for name, data in writes:  # the manifest last: a folder with a manifest is a complete export
+        if name == MANIFEST and onnx_bytes is None:
+            (out / ONNX_MODEL).unlink(missing_ok=True)  # an earlier export's model would not match these weights
         atomic_write(out / name, data)
         result.files.append(out / name)
     return result
