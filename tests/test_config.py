@@ -134,6 +134,7 @@ def test_wrong_type_via_set_names_the_set_text_key_value_and_expectation(item, k
     ("train.d_betas=[-0.1, 0.9]", "train.d_betas"),
     ("train.device=gpu", "train.device"),
     ("data.name=file", "data.path"),
+    ("eval.n=1", "eval.n"),
 ])
 def test_bad_values_via_set_are_refused_naming_the_key(item, key):
     message = error_of(apply_overrides, Config(), [item])

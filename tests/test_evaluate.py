@@ -194,11 +194,14 @@ def test_cli_eval_of_two_image_folders(tmp_path, capsys):
     (["{run}", "--metrics", "fid,bogus"], "unknown metric 'bogus'"),
     (["{run}", "--features", "inception"], "GANKIT_INCEPTION_WEIGHTS"),
     (["{run}", "--checkpoint", "best"], "best.safetensors: checkpoint not found"),
-    (["{run}", "--n", "0"], "--n 0: expected a positive number"),
+    (["{run}", "--n", "0"], "--n 0: expected at least 2 samples"),
+    (["{run}", "--n", "1"], "--n 1: expected at least 2 samples"),
+    (["--real", "{tmp}/one.npy", "--fake", "{tmp}/one.npy"], "one.npy: holds 1 sample(s); the metrics need at least 2"),
 ])
 def test_cli_eval_errors_are_one_line(args, message, tmp_path, trained, capsys, monkeypatch):
     monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
     (tmp_path / "junk.npy").write_text("not numpy")
+    np.save(tmp_path / "one.npy", np.zeros((1, 2), dtype=np.float32))
     args = [a.format(tmp=tmp_path, run=trained) for a in args]
     assert main(["eval", *args]) == 2
     err = capsys.readouterr().err.strip()

@@ -208,8 +208,8 @@ def sample_images(run_dir: str | Path, n: int, seed: int = 0, label: str | int |
 def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str | int | None,
               batch_size: int) -> tuple[torch.Tensor, np.ndarray | None]:
     """G's output for ``n`` seeded noise vectors (in the networks' space), and the class indices used."""
-    if n <= 0:
-        raise GankitError(f"--n {n}: expected a positive number of samples")
+    if n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
+        raise GankitError(f"--n {n}: expected at least 2 samples")
     classes = meta["data"]["class_names"]
     if label is not None and not classes:
         raise GankitError(f"--label {label}: this run's generator is unconditional")
@@ -228,8 +228,8 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: 
     """
     run = open_run(run_dir)
     config = run.config()
-    if n <= 0:
-        raise GankitError(f"--n {n}: expected a positive number of samples")
+    if n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
+        raise GankitError(f"--n {n}: expected at least 2 samples")
     settings = replace(config.eval, metrics=metrics, features=features or config.eval.features,
                        inception_weights=inception_weights or config.eval.inception_weights)
     data = load_data(config.data, config.seed)

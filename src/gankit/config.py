@@ -270,6 +270,8 @@ def validate(config: Config, source: str = "config") -> None:
     for key in NON_NEGATIVE:
         if not flat[key] >= 0:
             raise GankitError(f"{source}: {key} = {flat[key]!r}: expected a value >= 0")
+    if config.eval.n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
+        raise GankitError(f"{source}: eval.n = {config.eval.n!r}: expected at least 2 samples")
     if not 0 <= config.loss.label_smoothing < 1:
         raise GankitError(f"{source}: loss.label_smoothing = {config.loss.label_smoothing!r}: expected 0 <= s < 1")
     for key in ("train.g_betas", "train.d_betas"):
