@@ -199,3 +199,22 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 def test_python_dash_m_and_version():
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("gankit ")
+
+
+def test_train_with_the_data_given_by_set_alone(tmp_path):
+    """The README's image-folder command: no config file, no recipe, the data described by --set."""
+    for i in range(8):
+        Image.fromarray(np.full((20, 20, 3), i * 30, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--set", "data.name=images", "--set", f"data.path={tmp_path}", "--set", "model.family=dcgan",
+                 "--set", "data.image_size=16", "--set", "data.batch_size=8", "--steps", "2", "--run-dir", str(run),
+                 "--quiet", "--set", "eval.every=0"]) == 0
+    assert (run / "checkpoints" / "latest.safetensors").is_file()
+
+
+def test_quiet_training_prints_no_evaluation_lines(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "ring8", "--steps", "10", "--run-dir", str(run), "--quiet", "--set", "eval.every=5",
+                 "--set", "eval.n=200", "--set", "data.n=2000"]) == 0
+    assert "eval step" not in capsys.readouterr().err
+    assert sum("eval" in json.loads(line) for line in (run / "metrics.jsonl").open()) == 2  # still measured

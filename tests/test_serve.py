@@ -173,7 +173,10 @@ def test_bad_requests_get_a_4xx_that_says_what_is_wrong(digits_server, body, sta
 def test_malformed_and_oversized_bodies(digits_server):
     client, _ = digits_server
     r = client.post("/v1/generate", content=b'{"n": 2', headers={"content-type": "application/json"})
-    assert r.status_code == 422 and "JSON decode error" in r.json()["error"]
+    assert r.status_code == 400 and r.json()["error"].startswith("the body is not JSON: ") and "character" in \
+        r.json()["error"], r.json()
+    r = client.post("/v1/generate", content=b"{n: 2}", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "property name" in r.json()["error"], r.json()
     r = client.post("/v1/generate", content=b"\xff\xfe\x00", headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500 and "error" in r.json()
     big = json.dumps({"n": 1, "labels": ["0"] * 40000}).encode()  # ~200 kB, over the 64 KiB limit

@@ -124,7 +124,7 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     distributed.barrier()
     if resume:
         trainer.load_checkpoint(run.checkpoint)
-    evaluation = ([Evaluate(run, evaluator, config.eval.every, config.eval.n, best, seed=config.seed)]
+    evaluation = ([Evaluate(run, evaluator, config.eval.every, config.eval.n, best, seed=config.seed, quiet=not progress)]
                   if evaluator is not None else [])
     # In call order: pictures before TensorBoard (which logs them) and the report (which shows them) last.
     trainer.callbacks = [MetricsWriter(run, trainer.step if resume else None),
@@ -208,8 +208,8 @@ def sample_images(run_dir: str | Path, n: int, seed: int = 0, label: str | int |
 def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str | int | None,
               batch_size: int) -> tuple[torch.Tensor, np.ndarray | None]:
     """G's output for ``n`` seeded noise vectors (in the networks' space), and the class indices used."""
-    if n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
-        raise GankitError(f"--n {n}: expected at least 2 samples")
+    if n <= 0:
+        raise GankitError(f"--n {n}: expected a positive number of samples")
     classes = meta["data"]["class_names"]
     if label is not None and not classes:
         raise GankitError(f"--label {label}: this run's generator is unconditional")

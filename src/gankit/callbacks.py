@@ -112,10 +112,10 @@ class Evaluate(Callback):
     ``checkpoints/best.safetensors`` (its metadata holds the evaluation)."""
 
     def __init__(self, run: RunDir, evaluator: Evaluator, every: int, n: int, best: str | None, seed: int = 0,
-                 stream=None):
+                 stream=None, quiet: bool = False):
         self.run, self.evaluator = run, evaluator
         self.every, self.n, self.best, self.seed = every, n, best, seed
-        self.stream = stream or sys.stderr
+        self.stream, self.quiet = stream or sys.stderr, quiet  # quiet: metrics.jsonl only, no line on the terminal
         self.best_value: float | None = None
         self.last_step: int | None = None
         self.most_modes: dict[str, tuple[int, int]] = {}  # covered-count key -> (most covered so far, at step)
@@ -146,6 +146,8 @@ class Evaluate(Callback):
             record["best"] = self.best
         trainer.emit("on_eval", record)
         self.watch_modes(trainer, metrics)
+        if self.quiet:
+            return record
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
         from tqdm import tqdm  # writes above a progress bar, if one is showing
 

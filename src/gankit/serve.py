@@ -195,8 +195,13 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
     async def invalid(request: Request, exc: RequestValidationError):
         problems = exc.errors()
         first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         detail = [{"loc": list(p.get("loc", ())), "msg": p.get("msg"), "type": p.get("type")} for p in problems]
+        if first.get("type") == "json_invalid":  # not JSON text at all: 400, saying where the parser stopped
+            at = first.get("loc", ("body", "?"))[-1]
+            why = (first.get("ctx") or {}).get("error", first.get("msg"))
+            return JSONResponse({"error": f"the body is not JSON: {why} (at character {at})", "detail": detail},
+                                status_code=400)
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         return JSONResponse({"error": f"{where}: {first.get('msg')}", "detail": detail}, status_code=422)
 
     @app.exception_handler(HTTPException)
