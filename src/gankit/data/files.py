@@ -87,7 +87,8 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     table = np.empty((len(numbered), width))
     for i, (line, row) in enumerate(numbered):
         if len(row) != width:
-            raise GankitError(f"{path}: line {line} has {len(row)} cells; expected {width} like the first row")
+            raise GankitError(f"{path}: line {line} has {len(row)} cell{'s' if len(row) != 1 else ''}; expected "
+                              f"{width} like the first row")
         for j, cell in enumerate(row):
             name = f"column {columns[j]!r}" if columns else f"column {j}"
             try:
