@@ -150,3 +150,28 @@ def test_more_processes_than_gpus_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(GankitError, match=r"process 1 of this machine has no GPU of its own \(1 visible\).*cpu"):
         distributed.init("auto")
+
+
+def test_ctrl_c_stops_a_two_process_job_cleanly_with_a_checkpoint(tmp_path):
+    """Ctrl-C reaches the whole terminal's process group. The `--nproc` launcher passes it once to each rank: they
+    stop at the same step, rank 0 checkpoints, the launcher exits 130 and nothing prints a traceback (torchrun,
+    signalled itself, ended with one, and a second SIGINT to the ranks aborted them without a checkpoint)."""
+    import signal
+    import time
+
+    (tmp_path / "tiny.toml").write_text(CONFIG.replace("steps = 12", "steps = 100000").replace(
+        "checkpoint_every = 6", "checkpoint_every = 100000"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "train", "tiny.toml", "--run-dir", "runs/c", "--nproc",
+                             "2", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # a process group of its own, as a terminal's job
+    metrics = tmp_path / "runs" / "c" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "aborted" not in err and err.count("interrupted at step") == 1, err[-3000:]
+    step = int(err.split("interrupted at step ")[1].split(";")[0])
+    assert read_meta(tmp_path / "runs" / "c" / "checkpoints" / "latest.safetensors")["step"] == step > 0
