@@ -155,6 +155,7 @@ def test_resume_continues_to_more_steps(tmp_path):
     (["train", "no_such_recipe"], "neither a config file nor a built-in recipe"),
     (["train", "--data", "missing.csv"], "missing.csv: data file not found"),
     (["train"], "nothing to train"),
+    (["train", "."], ".: is a folder; expected a .toml config file"),
     (["train", "--resume", "--run-dir", "nowhere"], "nowhere: run folder not found"),
     (["sample", "nowhere", "--out", "x.npy"], "nowhere: not a gankit run folder"),
     (["sample", "nowhere", "--out", "x.txt"], "expected a .npy, .csv or .png file name, or a folder"),

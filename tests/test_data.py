@@ -211,7 +211,8 @@ def test_unsupported_suffix(tmp_path, name):
     ("1,2\n3,nan\n", ["line 2", "column 1", "nan", "not a finite number"]),
     ("1,2\n-inf,4\n", ["line 2", "column 0", "-inf", "not a finite number"]),
     ("1,2\n3,4,5\n", ["line 2", "3 cells", "expected 2"]),
-    ("a,b\n1\n", ["line 2", "1 cells", "expected 2"]),
+    ("a,b\n1\n", ["line 2", "1 cell;", "expected 2"]),
+    ("a,b\n1,2\n", ["holds 1 row", "at least 2 rows"]),
 ])
 def test_bad_csv(tmp_path, text, expected):
     message = load_error(write_csv(tmp_path, text))
@@ -231,6 +232,7 @@ def test_csv_that_is_not_utf8(tmp_path):
     (np.zeros((2, 2, 2)), "shape (2, 2, 2)"),
     (np.zeros((0, 3)), "empty"),
     (np.array(["a", "b"]), "dtype"),
+    (np.array([[1.0, 2.0]]), "holds 1 row; expected at least 2 rows"),
 ])
 def test_bad_npy(tmp_path, array, expected):
     np.save(tmp_path / "x.npy", array)

@@ -168,6 +168,8 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (), b
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise GankitError(f"{path}: is a folder; expected a .toml config file")
     if not path.is_file():
         raise GankitError(f"{path}: config file not found")
     try:

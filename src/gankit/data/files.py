@@ -34,6 +34,8 @@ def load_file(config: DataConfig, seed: int) -> RawData:
         table, columns = _read_csv(path)
     else:
         raise GankitError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected .npy or .csv")
+    if len(table) < 2:  # standardising (and any distribution) needs a spread
+        raise GankitError(f"{path}: holds 1 row; expected at least 2 rows to learn a distribution from")
     return _split_labels(path, table, columns, config.label_column, normalize="standard")
 
 
