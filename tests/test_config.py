@@ -94,13 +94,13 @@ def test_override_without_equals_sign_is_refused():
 @pytest.mark.parametrize("text, key, value, expected", [
     ('[train]\ng_lr = "fast"\n', "train.g_lr", "'fast'", "a number"),
     ("[train]\nsteps = 1.5\n", "train.steps", "1.5", "an integer"),
-    ("[train]\nsteps = true\n", "train.steps", "True", "an integer"),
-    ("[train]\ng_lr = true\n", "train.g_lr", "True", "a number"),
+    ("[train]\nsteps = true\n", "train.steps", "true", "an integer"),
+    ("[train]\ng_lr = true\n", "train.g_lr", "true", "a number"),
     ("[model]\nconditional = 1\n", "model.conditional", "1", "true or false"),
     ('[model]\nconditional = "yes"\n', "model.conditional", "'yes'", "true or false"),
     ("[train]\ng_betas = [0.5]\n", "train.g_betas", "[0.5]", "a list of 2 numbers"),
     ('[train]\ng_betas = [0.5, "x"]\n', "train.g_betas", "'x'", "a number"),
-    ("[data]\nname = true\n", "data.name", "True", "a string"),
+    ("[data]\nname = true\n", "data.name", "true", "a string"),
     ("data = 3\n", "data", "3", "a table"),
 ])
 def test_wrong_type_in_a_file_names_key_value_and_expectation(tmp_path, text, key, value, expected):
@@ -113,7 +113,7 @@ def test_wrong_type_in_a_file_names_key_value_and_expectation(tmp_path, text, ke
     ('train.g_lr="fast"', "train.g_lr", "'fast'", "a number"),
     ("train.g_lr=fast", "train.g_lr", "'fast'", "a number"),  # unparseable TOML is taken as text
     ("train.steps=1.5", "train.steps", "1.5", "an integer"),
-    ("train.steps=true", "train.steps", "True", "an integer"),
+    ("train.steps=true", "train.steps", "true", "an integer"),
     ("model.conditional=1", "model.conditional", "1", "true or false"),
 ])
 def test_wrong_type_via_set_names_the_set_text_key_value_and_expectation(item, key, value, expected):

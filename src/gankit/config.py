@@ -235,7 +235,7 @@ def _build(cls: type, raw: Any, prefix: str, source: str):
 
 def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:
     def bad(expected: str):
-        return GankitError(f"{source}: {key} = {value!r}: expected {expected}")
+        return GankitError(f"{source}: {key} = {shown(value)}: expected {expected}")
 
     if kind is bool:
         if isinstance(value, bool):
@@ -261,17 +261,24 @@ def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:
     raise TypeError(f"config field {key} has unsupported type {kind}")
 
 
+def shown(value: Any) -> str:
+    """A value as a user wrote it in TOML (true, not True); strings quoted as Python quotes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 def validate(config: Config, source: str = "config") -> None:
     flat = dict(_flatten(to_dict(config)))
     for key, allowed in CHOICES.items():
         if flat[key] not in allowed:
-            raise GankitError(f"{source}: {key} = {flat[key]!r}: expected one of {', '.join(allowed)}")
+            raise GankitError(f"{source}: {key} = {shown(flat[key])}: expected one of {', '.join(allowed)}")
     for key in POSITIVE:
         if not flat[key] > 0:
-            raise GankitError(f"{source}: {key} = {flat[key]!r}: expected a value > 0")
+            raise GankitError(f"{source}: {key} = {shown(flat[key])}: expected a value > 0")
     for key in NON_NEGATIVE:
         if not flat[key] >= 0:
-            raise GankitError(f"{source}: {key} = {flat[key]!r}: expected a value >= 0")
+            raise GankitError(f"{source}: {key} = {shown(flat[key])}: expected a value >= 0")
     if config.eval.n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
         raise GankitError(f"{source}: eval.n = {config.eval.n!r}: expected at least 2 samples")
     if not 0 <= config.loss.label_smoothing < 1:
