@@ -342,3 +342,8 @@ def test_label_index_by_name_then_by_index():
 def test_label_index_refuses_unknown_labels(names, label, expected):
     with pytest.raises(GankitError, match=expected):
         label_index(names, label)
+
+
+def test_from_arrays_with_fewer_class_names_than_classes():
+    with pytest.raises(GankitError, match="class_names: 2 names for labels up to 3; expected at least 4"):
+        from_arrays(np.zeros((8, 2)), np.arange(8) % 4, class_names=["a", "b"])

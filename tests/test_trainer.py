@@ -214,3 +214,37 @@ def test_a_folder_whose_run_never_checkpointed_says_so(tmp_path):
     (tmp_path / "run" / "config.toml").write_text("")
     with pytest.raises(GankitError, match="stopped before its first checkpoint.*delete the folder"):
         gankit.train(tiny_config(), run_dir=tmp_path / "run", progress=False)
+
+
+def test_a_run_on_arrays_passed_from_python_records_it_and_asks_for_them_again(tmp_path):
+    """Its config.toml said ring8 (the defaults' data): evaluate scored against ring8 and a CLI resume trained on
+    it. Now it says "array", which loads nothing but a one-line request for the same data."""
+    import numpy as np
+
+    from gankit.cli import main
+
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(1000, 5, 3000), rng.normal(-3, 1, 3000)]).astype(np.float32)
+    data = gankit.from_arrays(x)
+    gankit.train(tiny_config(), data=data, run_dir=tmp_path / "run", progress=False)
+    assert 'name = "array"' in (tmp_path / "run" / "config.toml").read_text()
+    with pytest.raises(GankitError, match="passed from Python.*data="):
+        gankit.evaluate(tmp_path / "run", n=200, write=False)
+    scores = gankit.evaluate(tmp_path / "run", n=200, write=False, data=data)
+    assert scores["how"]["n_real"] == 200
+    assert main(["train", "--resume", "--run-dir", str(tmp_path / "run"), "--steps", "30", "--quiet"]) == 2
+    resumed = gankit.train(run_dir=tmp_path / "run", resume=True, steps=30, data=data, progress=False)
+    assert resumed.step == 30
+    samples, _ = gankit.sample(tmp_path / "run", n=500)
+    assert abs(samples[:, 0].mean() - 1000) < 100  # still in the arrays' units, not ring8's
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(tmp_path):
+    gankit.train(tiny_config(), run_dir=tmp_path / "run", progress=False)
+    before = (tmp_path / "run" / "config.toml").read_text()
+    with pytest.raises(GankitError, match=r"does not match the configured models \(size mismatch for net.0.weight"):
+        gankit.train(run_dir=tmp_path / "run", resume=True, steps=30, overrides=["model.z_dim=9"], progress=False)
+    with pytest.raises(GankitError, match=r"at step 20 and train.steps = 10; pass --steps N with N > 20"):
+        gankit.train(run_dir=tmp_path / "run", resume=True, steps=10, progress=False)
+    assert (tmp_path / "run" / "config.toml").read_text() == before  # it was rewritten before the checkpoint loaded
+    assert gankit.train(run_dir=tmp_path / "run", resume=True, steps=30, progress=False).step == 30

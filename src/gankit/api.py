@@ -22,6 +22,7 @@ from .callbacks import Evaluate, ImageGrids, MetricsWriter, Progress, ReportWrit
 from .checkpoint import load_checkpoint, unprefixed
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
+from .data.dataset import ARRAYS
 from .errors import GankitError
 from .fileio import atomic_write
 from .metrics import Evaluator, best_key
@@ -89,6 +90,9 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     else:
         config = _as_config(config)
     config = apply_overrides(config, [*([f"train.steps={steps}"] if steps is not None else []), *overrides])
+    if data is not None and not resume and data.name != config.data.name:
+        # the config's data section does not describe these rows: say so, so evaluate and resume ask for them
+        config = replace(config, data=replace(config.data, name=ARRAYS, path=""))
     world = distributed.init(config.train.device)  # under torchrun: join the group; rank 0 writes the run folder
     if not resume:
         path = Path(run_dir or config.run_dir or default_run_path(config))
@@ -116,14 +120,17 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     # Made before the run folder too: it checks the device, the batch size and the settings, so a mistake there
     # leaves no half-made folder behind.
     trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
+    if resume:  # loaded (and checked) before config.toml is rewritten: a refused resume leaves the run as it was
+        trainer.load_checkpoint(run.checkpoint)
+        if config.train.steps <= trainer.step:
+            raise GankitError(f"{run.path}: the run is at step {trainer.step} and train.steps = {config.train.steps}; "
+                              f"pass --steps N with N > {trainer.step} to train it further")
     if world.is_main:
         if not resume:
             run = create_run(run.path, config)
         else:
             save_config(config, run.config_path)  # the run's config now includes any extension
     distributed.barrier()
-    if resume:
-        trainer.load_checkpoint(run.checkpoint)
     evaluation = ([Evaluate(run, evaluator, config.eval.every, config.eval.n, best, seed=config.seed, quiet=not progress)]
                   if evaluator is not None else [])
     # In call order: pictures before TensorBoard (which logs them) and the report (which shows them) last.
@@ -219,8 +226,10 @@ def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str 
 
 
 def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: int = 0, features: str | None = None,
-             checkpoint: str = "latest", inception_weights: str = "", write: bool = True) -> dict[str, Any]:
-    """Metrics of a run's generator: ``n`` generated samples against up to ``n`` of its training data's.
+             checkpoint: str = "latest", inception_weights: str = "", write: bool = True,
+             data: Dataset | None = None) -> dict[str, Any]:
+    """Metrics of a run's generator: ``n`` generated samples against up to ``n`` of its training data's (``data``:
+    the rows a run trained on when they were passed from Python; otherwise the run's config loads them).
 
     ``features``/``metrics`` default to the run's ``eval`` settings (auto: the data's bundled classifier
     for Fashion-MNIST and digits, Inception for other images when its weights are given, else the
@@ -232,7 +241,7 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: 
         raise GankitError(f"--n {n}: expected at least 2 samples")
     settings = replace(config.eval, metrics=metrics, features=features or config.eval.features,
                        inception_weights=inception_weights or config.eval.inception_weights)
-    data = load_data(config.data, config.seed)
+    data = data if data is not None else load_data(config.data, config.seed)
     G, meta, _, _ = load_generator(run.path, checkpoint)
     evaluator = Evaluator(data, settings, n_real=n, seed=seed)
     conditional = meta["model"]["num_classes"] > 0

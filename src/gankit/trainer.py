@@ -682,8 +682,11 @@ class Trainer:
             match_layouts(self.opt_g)
             match_layouts(self.opt_d)
         except (RuntimeError, ValueError, KeyError) as e:
-            first = str(e).strip().splitlines()[0]
-            raise GankitError(f"{source}: checkpoint does not match the configured models ({first})") from None
+            lines = [line.strip() for line in str(e).strip().splitlines()]
+            # PyTorch's first line only says that loading failed; the next ones say which tensor and why
+            why = next((line for line in lines if line.startswith(("size mismatch", "Missing key", "Unexpected key"))),
+                       lines[0])
+            raise GankitError(f"{source}: checkpoint does not match the configured models ({why[:300]})") from None
         torch.set_rng_state(tensors["rng.torch"])
         self.noise.set_state(tensors["rng.noise"])
         if self.device.type == "cuda" and "rng.cuda" in tensors:

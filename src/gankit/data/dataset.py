@@ -184,6 +184,20 @@ def from_arrays(x, y=None, normalize: str = "standard", name: str = "array",
         labels = labels.long()
         if len(labels) != len(x) or labels.min() < 0:
             raise GankitError(f"labels: expected {len(x)} integer classes >= 0, got {len(labels)} values")
-        class_names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
+        classes = int(labels.max()) + 1
+        if class_names is not None and len(class_names) < classes:
+            raise GankitError(f"class_names: {len(class_names)} names for labels up to {classes - 1}; expected at "
+                              f"least {classes}")
+        class_names = class_names or [str(i) for i in range(classes)]
     columns = [f"x{i}" for i in range(x.shape[1])] if x.dim() == 2 else []
     return _normalised(RawData(x=x, y=labels, class_names=class_names or [], columns=columns), normalize, name)
+
+
+ARRAYS = "array"  # data.name of a run that trained on data passed from Python: there is no file to load it from
+
+
+@DATASETS.register(ARRAYS)
+def passed_from_python(config, seed: int) -> RawData:
+    raise GankitError('this run trained on data passed from Python (data.name = "array" in its config.toml), which '
+                      'is not on disk: pass the same data again, as gankit.train(run_dir=..., resume=True, data=...) '
+                      'or gankit.evaluate(run_dir, data=...)')
