@@ -18,6 +18,7 @@ from gankit.cli import main
 from gankit.config import EvalConfig
 from gankit.errors import GankitError
 from gankit.metrics import Evaluator, SampleSet, best_key
+from gankit.metrics.evaluate import standardise
 from gankit.runs import RunDir
 from test_metrics import reference_fid
 
@@ -67,7 +68,7 @@ def test_results_do_not_depend_on_the_extraction_batch_size(ring8):
     fake = ev.generate(MixtureG(ring8), 4, 1000, False, seed=3)
     a = ev.evaluate(SampleSet(fake.x))["metrics"]
     ev.extractor.batch_size = 7
-    ev.real.features = ev.extractor(ev.real.x)[0]
+    ev.real.features = standardise(SampleSet(ev.real.x, features=ev.extractor(ev.real.x)[0]), ev.scale).features
     b = ev.evaluate(SampleSet(fake.x))["metrics"]
     assert a == pytest.approx(b, rel=1e-12)
 
@@ -165,8 +166,9 @@ def test_cli_eval_of_two_sample_files(tmp_path, capsys):
                  "--features", "raw", "--out", str(tmp_path / "out.json")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == json.loads((tmp_path / "out.json").read_text())
-    assert out["metrics"]["fid"] == pytest.approx(reference_fid(real, fake), rel=1e-6)
-    assert out["how"]["n_real"] == 1000 and out["how"]["n_fake"] == 800
+    mean, std = real.mean(0), real.std(0, ddof=1)  # rows are scored on columns standardised by the real set
+    assert out["metrics"]["fid"] == pytest.approx(reference_fid((real - mean) / std, (fake - mean) / std), rel=1e-6)
+    assert out["how"]["n_real"] == 1000 and out["how"]["n_fake"] == 800 and "standardised" in out["how"]["note"]
     assert set(out["columns"]) == {"0", "1", "2"}
     assert out["columns"]["2"]["fake_mean"] == pytest.approx(fake[:, 2].mean())
 

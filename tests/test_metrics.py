@@ -243,8 +243,8 @@ def test_compare_raw_features_and_batch_size_independence():
     real = torch.from_numpy(r.normal(0, 0.1, size=(3000, 1))).float()
     fake = torch.from_numpy(r.normal(0.3, 0.1, size=(3000, 1))).float()
     out = compare(real, fake, "raw", "fid,kid,pr,dc,columns")
-    # 1-D Gaussians: d^2 = (mu_a - mu_b)^2 + (s_a - s_b)^2
-    assert out["metrics"]["fid"] == pytest.approx(0.09, rel=0.05)
+    # 1-D Gaussians: d^2 = (mu_a - mu_b)^2 + (s_a - s_b)^2, in units of the real std (0.1): 3^2 + 0^2
+    assert out["metrics"]["fid"] == pytest.approx(9.0, rel=0.05)
     assert out["metrics"]["ks_max"] > 0.8 and out["metrics"]["coverage"] < 0.35
     apart = compare(real, fake + 1.0, "raw", "pr")["metrics"]  # 13 std apart: no overlap
     assert apart == {"precision": 0.0, "recall": 0.0}
@@ -265,3 +265,16 @@ def test_metric_names_are_checked():
         compare(x, x, "raw", "is")
     with pytest.raises(GankitError, match="unknown feature extractor 'nope'"):
         compare(x, x, "nope")
+
+
+def test_row_scores_do_not_depend_on_the_columns_units():
+    """A weight in grams beside a height in metres: FID, KID and the k-NN scores of rows see standardised columns,
+    so a change of units changes nothing (in raw units the gram column alone gave FIDs near 10^6)."""
+    r = rng(3)
+    real = torch.from_numpy(r.normal(0, 1, size=(1500, 2))).float()
+    fake = torch.from_numpy(r.normal(0.2, 1.1, size=(1500, 2))).float()
+    units = torch.tensor([1.0, 1000.0])
+    a = compare(real, fake, "raw", "fid,kid,pr,dc")["metrics"]
+    b = compare(real * units, fake * units, "raw", "fid,kid,pr,dc")["metrics"]
+    assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
+    assert a["fid"] < 0.2

@@ -199,6 +199,26 @@ def result(names: list[str], real: SampleSet, fake: SampleSet, extractor: Extrac
     return out
 
 
+ROWS_NOTE = ("rows: FID, KID, precision/recall and density/coverage on columns standardised by the real samples' "
+             "mean and std; column scores and modes in the data's units")
+
+
+def column_scale(real: SampleSet, extractor: Extractor, structure: Structure) -> tuple[Tensor, Tensor] | None:
+    """For rows on raw features, the real samples' per-column mean and std (else None). In the data's units, the
+    distance-based scores would be dominated by the column with the largest numbers (a weight in grams beside a
+    height in metres, say: a FID of 10^6); in standard units every column counts alike."""
+    if structure.is_image or extractor.name != "raw" or real.features is None or real.features.dim() != 2:
+        return None
+    f = real.features
+    return f.mean(0), f.std(0).clamp_min(1e-12)
+
+
+def standardise(samples: SampleSet, scale: tuple[Tensor, Tensor] | None) -> SampleSet:
+    if scale is not None:
+        samples.features = (samples.features - scale[0]) / scale[1]
+    return samples
+
+
 def compare(real: Tensor, fake: Tensor, features: str = "auto", metrics: str | Sequence[str] = "auto", *,
             seed: int = 0, weights: str = "", structure: Structure | None = None,
             fake_labels: Tensor | None = None) -> dict[str, Any]:
@@ -210,8 +230,13 @@ def compare(real: Tensor, fake: Tensor, features: str = "auto", metrics: str | S
     names = parse_metrics(metrics, "--metrics") or applicable(extractor, structure)
     check_metrics(names, extractor, structure)
     real_set = featurize(extractor, SampleSet(real))
-    fake_set = featurize(extractor, SampleSet(fake, fake_labels))
-    return result(names, real_set, fake_set, extractor, structure, seed, started)
+    scale = column_scale(real_set, extractor, structure)
+    standardise(real_set, scale)
+    fake_set = standardise(featurize(extractor, SampleSet(fake, fake_labels)), scale)
+    out = result(names, real_set, fake_set, extractor, structure, seed, started)
+    if scale is not None:
+        out["how"]["note"] = ROWS_NOTE
+    return out
 
 
 @dataclass
@@ -243,6 +268,8 @@ class Evaluator:
         n = min(self.n_real, len(self.data))
         index = torch.randperm(len(self.data), generator=g)[:n]
         self.real = featurize(self.extractor, SampleSet(self.to_units(self.data.x[index])))
+        self.scale = column_scale(self.real, self.extractor, self.structure)
+        standardise(self.real, self.scale)
 
     def to_units(self, x: Tensor) -> Tensor:
         """Samples in the networks' space -> the extractor's units (pixels in [0, 1], or the data's units)."""
@@ -265,8 +292,11 @@ class Evaluator:
 
     def evaluate(self, fake: SampleSet) -> dict[str, Any]:
         started = time.perf_counter()
-        featurize(self.extractor, fake)
-        return result(self.names, self.real, fake, self.extractor, self.structure, self.seed, started)
+        standardise(featurize(self.extractor, fake), self.scale)
+        out = result(self.names, self.real, fake, self.extractor, self.structure, self.seed, started)
+        if self.scale is not None:
+            out["how"]["note"] = ROWS_NOTE
+        return out
 
 
 def best_key(text: str, names: list[str]) -> str | None:
