@@ -260,3 +260,14 @@ def test_inception_features_from_a_user_weights_file(tmp_path, capsys, monkeypat
     out = json.loads(capsys.readouterr().out)
     assert out["how"]["features"] == "inception" and out["how"]["extractor"]["weights"] == str(weights)
     assert math.isfinite(out["metrics"]["fid"]) and 1.0 <= out["metrics"]["is_mean"] <= 1008
+
+
+def test_auto_features_pass_over_a_classifier_that_cannot_take_the_images():
+    """digits made RGB (data.channels = 3): the bundled grey digits classifier does not apply, so auto falls back
+    (to raw pixels here) instead of refusing the evaluation."""
+    from gankit.config import DataConfig
+
+    data = gankit.load_data(DataConfig(name="digits", channels=3), 0)
+    ev = Evaluator(data, EvalConfig(metrics="fid"), n_real=200)
+    assert ev.extractor.name == "raw"
+    assert "fid" in ev.evaluate(SampleSet(ev.real.x[:100].clone()))["metrics"]

@@ -175,12 +175,12 @@ def how(names: list[str], extractor: Extractor, n_real: int, n_fake: int, seed: 
     }
 
 
-def resolve_features(name: str, is_image: bool, weights: str = "", data_name: str = "") -> str:
-    """What ``auto`` features are: the data's bundled classifier; else Inception for images when its weights
-    are given (``weights`` or $GANKIT_INCEPTION_WEIGHTS); else the values themselves."""
+def resolve_features(name: str, is_image: bool, weights: str = "", data_name: str = "", channels: int = 1) -> str:
+    """What ``auto`` features are: the data's bundled classifier (grey images, as it was trained on); else
+    Inception for images when its weights are given (``weights`` or $GANKIT_INCEPTION_WEIGHTS); else the values."""
     if name != "auto":
         return name
-    if is_image and data_name in DATA_CLASSIFIERS:
+    if is_image and data_name in DATA_CLASSIFIERS and channels == 1:
         return DATA_CLASSIFIERS[data_name]
     return "inception" if is_image and inception_weights(weights) else "raw"
 
@@ -250,7 +250,8 @@ class Evaluator:
 
     def __post_init__(self):
         s = self.settings
-        name = resolve_features(s.features, self.data.is_image, s.inception_weights, self.data.name)
+        name = resolve_features(s.features, self.data.is_image, s.inception_weights, self.data.name,
+                                self.data.shape[0] if self.data.is_image else 1)
         self.extractor = get_extractor(name, s.inception_weights)
         self.structure = Structure(
             modes=None if self.data.modes is None else self.data.modes.float(),
