@@ -331,12 +331,14 @@ def test_label_index_by_name_then_by_index():
     assert label_index(names, 7) == 2  # a name first: "7" is a class here
     assert label_index(names, "1") == 1 and label_index(names, 0) == 0
     assert label_index(["cat", "dog"], "dog") == 1 and label_index(["cat", "dog"], 1) == 1
+    assert label_index(["T-shirt", "Sneaker"], "sneaker") == 1  # case does not matter where it is unambiguous
 
 
 @pytest.mark.parametrize("names, label, expected", [
     (["3", "5", "7"], "9", "unknown label '9'; expected one of: 3, 5, 7"),
     (["3", "5", "7"], -1, "unknown label '-1'"),
     (["cat", "dog"], "cow", "unknown label 'cow'"),
+    (["Cat", "cat"], "CAT", "unknown label 'CAT'"),  # two classes differ only by case: no guessing
     ([], 0, "no labels"),
 ])
 def test_label_index_refuses_unknown_labels(names, label, expected):
@@ -347,3 +349,12 @@ def test_label_index_refuses_unknown_labels(names, label, expected):
 def test_from_arrays_with_fewer_class_names_than_classes():
     with pytest.raises(GankitError, match="class_names: 2 names for labels up to 3; expected at least 4"):
         from_arrays(np.zeros((8, 2)), np.arange(8) % 4, class_names=["a", "b"])
+
+
+def test_from_arrays_images_are_minmax_so_pixels_do_not_depend_on_the_batch():
+    """Images from arrays map back to pixels by the data's range, as the built-in image sets do; with "standard"
+    (the old default) gankit.sample_images stretched each batch by its own min and max."""
+    images = np.random.default_rng(0).integers(0, 256, size=(20, 1, 8, 8)).astype(np.float32)
+    data = from_arrays(images)
+    assert data.normalize == "minmax" and data.x.min() >= -1 and data.x.max() <= 1
+    assert from_arrays(images.reshape(20, -1)).normalize == "standard"  # rows stay standardised

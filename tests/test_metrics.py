@@ -278,3 +278,9 @@ def test_row_scores_do_not_depend_on_the_columns_units():
     b = compare(real * units, fake * units, "raw", "fid,kid,pr,dc")["metrics"]
     assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
     assert a["fid"] < 0.2
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_not_minus_rounding():
+    for seed in range(20):  # rounding gave -8.9e-16 for some sets: a distance is never negative
+        x = torch.from_numpy(rng(seed).normal(size=(300, 1 + seed % 5)))
+        assert 0.0 <= compare(x, x, "raw", "fid")["metrics"]["fid"] < 1e-10

@@ -85,6 +85,9 @@ def label_index(class_names: list[str], label: str | int) -> int:
         return class_names.index(text)
     if text.isdigit() and int(text) < len(class_names):
         return int(text)
+    folded = [i for i, name in enumerate(class_names) if name.casefold() == text.casefold()]
+    if len(folded) == 1:  # "sneaker" for "Sneaker", where that is unambiguous
+        return folded[0]
     raise GankitError(f"unknown label {text!r}; expected one of: {', '.join(class_names)}")
 
 
@@ -165,10 +168,11 @@ def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] 
     return shift, torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant column stays as it is
 
 
-def from_arrays(x, y=None, normalize: str = "standard", name: str = "array",
+def from_arrays(x, y=None, normalize: str | None = None, name: str = "array",
                 class_names: list[str] | None = None) -> Dataset:
     """A ``Dataset`` from in-memory data: rows [N, F] (or values [N]) or images [N, C, H, W] (or [N, H, W]),
-    with optional integer labels [N]."""
+    with optional integer labels [N]. ``normalize``: "standard" for rows and "minmax" for images unless given
+    (as the built-in sets do: images then map back to pixels by the data's own range, not each batch's)."""
     x = torch.as_tensor(x, dtype=torch.float32)
     if x.dim() in (1, 3):
         x = x.unsqueeze(1)  # values -> [N, 1]; grey images -> [N, 1, H, W]
@@ -190,6 +194,7 @@ def from_arrays(x, y=None, normalize: str = "standard", name: str = "array",
                               f"least {classes}")
         class_names = class_names or [str(i) for i in range(classes)]
     columns = [f"x{i}" for i in range(x.shape[1])] if x.dim() == 2 else []
+    normalize = normalize or ("standard" if x.dim() == 2 else "minmax")
     return _normalised(RawData(x=x, y=labels, class_names=class_names or [], columns=columns), normalize, name)
 
 

@@ -48,7 +48,8 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     eig = np.linalg.eigvalsh((middle + middle.T) / 2)
     trace_root = np.sqrt(np.clip(eig, 0, None)).sum()
     diff = a.mean - b.mean
-    return float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_root)
+    # a distance: rounding can leave -1e-15 for identical sets
+    return max(float(diff @ diff + np.trace(a.cov) + np.trace(b.cov) - 2 * trace_root), 0.0)
 
 
 def _psd_sqrt(m: np.ndarray) -> np.ndarray:
