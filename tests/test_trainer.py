@@ -248,3 +248,13 @@ def test_a_refused_resume_leaves_the_run_as_it_was(tmp_path):
         gankit.train(run_dir=tmp_path / "run", resume=True, steps=10, progress=False)
     assert (tmp_path / "run" / "config.toml").read_text() == before  # it was rewritten before the checkpoint loaded
     assert gankit.train(run_dir=tmp_path / "run", resume=True, steps=30, progress=False).step == 30
+
+
+def test_data_loaded_as_configured_is_not_mistaken_for_arrays(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32))
+    config = tiny_config("data.name=file", f"data.path={tmp_path / 'rows.npy'}")
+    gankit.train(config, data=gankit.load_data(config.data, 0), run_dir=tmp_path / "run", progress=False)
+    assert 'name = "file"' in (tmp_path / "run" / "config.toml").read_text()
+    assert gankit.train(run_dir=tmp_path / "run", resume=True, steps=30, progress=False).step == 30

@@ -22,7 +22,7 @@ from .callbacks import Evaluate, ImageGrids, MetricsWriter, Progress, ReportWrit
 from .checkpoint import load_checkpoint, unprefixed
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
-from .data.dataset import ARRAYS
+from .data.dataset import ARRAYS, configured_data_name
 from .errors import GankitError
 from .fileio import atomic_write
 from .metrics import Evaluator, best_key
@@ -90,7 +90,7 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     else:
         config = _as_config(config)
     config = apply_overrides(config, [*([f"train.steps={steps}"] if steps is not None else []), *overrides])
-    if data is not None and not resume and data.name != config.data.name:
+    if data is not None and not resume and data.name != configured_data_name(config):
         # the config's data section does not describe these rows: say so, so evaluate and resume ask for them
         config = replace(config, data=replace(config.data, name=ARRAYS, path=""))
     world = distributed.init(config.train.device)  # under torchrun: join the group; rank 0 writes the run folder

@@ -99,7 +99,13 @@ def load_data(config: DataConfig, seed: int = 0) -> Dataset:
     """Load the configured data set, apply the image options (size, channels) and normalise it."""
     raw = _image_options(DATASETS.get(config.name)(config, seed), config)
     mode = raw.normalize if config.normalize == "auto" else config.normalize
-    return _normalised(raw, mode, config.path if config.name in FROM_PATH and config.path else config.name)
+    return _normalised(raw, mode, configured_data_name(config))
+
+
+def configured_data_name(config) -> str:
+    """The name ``load_data`` gives the data of ``config`` (a Config or its data section): a path for files."""
+    data = getattr(config, "data", config)
+    return data.path if data.name in FROM_PATH and data.path else data.name
 
 
 def _image_options(raw: RawData, config: DataConfig) -> RawData:
