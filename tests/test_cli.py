@@ -158,6 +158,7 @@ def test_resume_continues_to_more_steps(tmp_path):
     (["train", "."], ".: is a folder; expected a .toml config file"),
     (["train", "--resume", "--run-dir", "nowhere"], "nowhere: run folder not found"),
     (["train", "--resume", "--run-dir", "nowhere", "--seed", "7"], "--seed with --resume: a resumed run keeps its own seed"),
+    (["train", "--resume", "--run-dir", "nowhere", "--data", "x.csv", "--nproc", "2"], "--data with --resume"),
     (["sample", "nowhere", "--out", "x.npy"], "nowhere: not a gankit run folder"),
     (["sample", "nowhere", "--out", "x.txt"], "expected a .npy, .csv or .png file name, or a folder"),
 ])

@@ -185,15 +185,16 @@ def defaults_for_file(path: str) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.nproc is not None:
-        if not args.resume:
-            resolve_train_config(args)  # a mistake in the config: one line here, not one per process
-        return launch(args.nproc, args.argv)
     if args.resume:
         for flag, value in (("--seed", args.seed), ("--data", args.data)):
             if value is not None:  # the checkpoint holds the random state and the data's order and units
                 raise GankitError(f"{flag} with --resume: a resumed run keeps its own {flag[2:]}; start a new run "
                                   f"to change it")
+    if args.nproc is not None:
+        if not args.resume:
+            resolve_train_config(args)  # a mistake in the config: one line here, not one per process
+        return launch(args.nproc, args.argv)
+    if args.resume:
         run_dir = args.run_dir or (resolve_train_config(args).run_dir if args.config else "")
         if not run_dir:
             raise GankitError("--resume needs the run folder: pass --run-dir DIR")

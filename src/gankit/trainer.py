@@ -298,8 +298,7 @@ class Trainer:
                 loss = loss + penalty
                 # fp16: a loss scale too large for the penalty's inner gradient makes it inf at this step; the
                 # scaler then skips the step and halves its scale, which is not divergence (nor logged as such)
-                logged = logged + (penalty if not self.scaler_d.is_enabled() else
-                                   torch.where(torch.isfinite(penalty), penalty, torch.zeros_like(penalty)))
+                logged = logged + (penalty.nan_to_num(0.0, 0.0, 0.0) if self.scaler_d.is_enabled() else penalty)
             if self.history is not None:
                 h = self.history["D"].penalty(self.D)
                 loss, logged = loss + h, logged + h
