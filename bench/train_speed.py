@@ -201,7 +201,7 @@ class GankitLoop:
             t._log()
 
     def sync(self) -> None:
-        self.trainer._acc.sum().item()
+        self.trainer.stats.sync()
 
 
 # --------------------------------------------------------------------------------------------- measuring

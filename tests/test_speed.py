@@ -75,19 +75,21 @@ def test_reused_fake_batch_saves_one_pass_of_G_per_step(d_steps):
 
 def test_reused_fake_batch_gives_G_the_gradient_of_that_batch():
     """G's update from the kept batch equals the update computed by hand from the same z."""
-    trainer = make_trainer("train.precision=fp32", "train.fused_optimizer=false", "train.d_steps=1")
+    trainer = make_trainer("train.precision=fp32", "train.fused_optimizer=false", "train.d_steps=1",
+                           "train.reuse_fake=true")
     inputs = []
     trainer.G.register_forward_hook(lambda m, args, out: inputs.append(args[0].clone()))
-    trainer.d_step(keep_fake=True)
+    d_phase, g_phase = trainer.game.phases
+    trainer.run_phase(d_phase)  # the last D update keeps its fake batch (train.reuse_fake)
     z = inputs[-1]
     for p in trainer.D.parameters():
         p.requires_grad_(False)
-    loss = trainer.loss.g(trainer.D(trainer.G(z)), None)
+    loss = trainer.game.loss.g(trainer.D(trainer.G(z)), None)
     expected = torch.autograd.grad(loss, list(trainer.G.parameters()))
     for p in trainer.D.parameters():
         p.requires_grad_(True)
-    trainer.g_step()
-    assert len(inputs) == 2  # the pass by hand only: g_step ran no forward pass of G
+    trainer.run_phase(g_phase)
+    assert len(inputs) == 2  # the pass by hand only: G's phase ran no forward pass of G
     for p, g in zip(trainer.G.parameters(), expected):
         assert torch.allclose(p.grad, g, rtol=1e-5, atol=1e-8)
 
@@ -97,7 +99,7 @@ def test_bf16_keeps_fp32_weights_and_close_losses():
     fast.train_step()
     exact.train_step()
     assert all(p.dtype == torch.float32 for p in fast.G.parameters())
-    d_fast, d_exact = fast._acc[0].item(), exact._acc[0].item()
+    d_fast, d_exact = (t.stats.read(t.world)[0]["d_loss"] for t in (fast, exact))
     assert d_fast == pytest.approx(d_exact, rel=0.02)
     assert torch.allclose(weights(fast), weights(exact), atol=3e-3)  # one Adam step of lr 2e-4, rounding aside
 
@@ -105,7 +107,7 @@ def test_bf16_keeps_fp32_weights_and_close_losses():
 def test_channels_last_for_convolutions_only():
     images = image_trainer("train.precision=fp32")
     assert images.channels_last and images.fast_settings["channels_last"]
-    assert images.x.is_contiguous(memory_format=torch.channels_last)
+    assert images.batches.fields["x"].is_contiguous(memory_format=torch.channels_last)
     conv = next(m for m in images.D.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert not make_trainer().channels_last  # rows and MLPs: nothing to do
@@ -117,7 +119,7 @@ def test_channels_last_computes_what_nchw_does():
     grads = []
     for trainer in (nhwc, nchw):
         z = torch.randn(16, trainer.z_dim, generator=torch.Generator().manual_seed(0))
-        logits = trainer.D(trainer.G(z)) + trainer.D(trainer.x[:16])
+        logits = trainer.D(trainer.G(z)) + trainer.D(trainer.batches.fields["x"][:16])
         logits.square().sum().backward()
         grads.append(torch.cat([p.grad.flatten() for m in (trainer.G, trainer.D) for p in m.parameters()]))
         grads.append(logits.detach())
@@ -140,12 +142,12 @@ def test_compile_refuses_double_backward():
 def test_fp16_loss_scaling_is_checkpointed(monkeypatch, tmp_path):
     """fp16 (CUDA's fast path) trains through loss scalers whose state survives a resume; exercised here on the
     CPU, where autocast also runs fp16."""
-    monkeypatch.setattr("gankit.trainer.autocast_dtype", lambda precision, device: torch.float16)
+    monkeypatch.setattr("gankit.engine.loop.autocast_dtype", lambda precision, device: torch.float16)
     trainer = make_trainer("train.log_every=2")
     assert trainer.scaler_d.is_enabled() and trainer.scaler_g.is_enabled()
     for _ in range(4):
         trainer.train_step(measure=True)
-    assert torch.isfinite(trainer._d_grad_norm) and torch.isfinite(trainer._g_grad_norm)
+    assert torch.isfinite(trainer.stats.last["d_grad_norm"]) and torch.isfinite(trainer.stats.last["g_grad_norm"])
     trainer.scaler_d.update(1234.0)
     trainer.save_checkpoint(tmp_path / "c.safetensors")
     again = make_trainer()
@@ -191,14 +193,14 @@ def test_window_statistics_match_their_definitions():
     captured = []
     trainer.D.register_forward_hook(lambda m, args, out: captured.append(out.detach()))
     trainer._window_start = 0.0
-    trainer.d_step()
-    real, fake = captured[-1].chunk(2) if trainer.joint_d else captured[-2:]
-    acc = trainer._acc.tolist()
-    assert acc[1] == pytest.approx(real.mean().item(), rel=1e-5) and acc[2] == pytest.approx(fake.mean().item(), rel=1e-5)
-    assert acc[3] == pytest.approx(torch.sigmoid(real).mean().item(), rel=1e-5)
-    trainer._window_g = 1
+    trainer.run_phase(trainer.game.phases[0])
+    real, fake = captured[-1].chunk(2) if trainer.game.joint_d else captured[-2:]
+    trainer._window_steps = 1
     trainer._log()
     record = trainer.last_record
+    assert record["d_real"] == pytest.approx(real.mean().item(), rel=1e-5)
+    assert record["d_fake"] == pytest.approx(fake.mean().item(), rel=1e-5)
+    assert record["p_real"] == pytest.approx(torch.sigmoid(real).mean().item(), rel=1e-5)
     assert record["d_acc_real"] == pytest.approx((real > 0).float().mean().item())
     assert record["d_acc_fake"] == pytest.approx((fake < 0).float().mean().item())
     assert record["p_fake"] == pytest.approx(torch.sigmoid(fake).mean().item(), rel=1e-5)

@@ -47,20 +47,20 @@ def test_lazy_penalty_runs_every_n_d_updates_with_n_times_the_weight(monkeypatch
         calls.append(len(real))
         return torch.ones((), requires_grad=True)
 
-    monkeypatch.setattr("gankit.trainer.r1_penalty", spy)
+    monkeypatch.setattr("gankit.games.classic.r1_penalty", spy)
     config = tiny_config("train.steps=8", "train.d_steps=2", "loss.penalty=r1", "loss.penalty_every=4",
                          "loss.gp_weight=3")
     trainer = Trainer(config, gankit.load_data(config.data, 0), *gankit.build_models(config, gankit.load_data(
         config.data, 0))[:2])
     penalties = []
-    original = trainer.d_penalty
+    original = trainer.game.d_penalty
 
-    def record(real, fake, y):
-        out = original(real, fake, y)
+    def record(real, fake, y, ctx):
+        out = original(real, fake, y, ctx)
         penalties.append(None if out is None else float(out.detach()))
         return out
 
-    trainer.d_penalty = record
+    trainer.game.d_penalty = record
     trainer.fit()
     assert len(penalties) == 16 and len(calls) == 4  # D updates 0, 4, 8, 12
     assert [p for p in penalties if p is not None] == [3 * 4 / 2] * 4  # gamma/2 x N
@@ -268,8 +268,7 @@ def test_fp16_loss_scale_too_large_for_the_penalty_is_a_skipped_step_not_diverge
     data = gankit.load_data(config.data, 0)
     trainer = Trainer(config, data, *gankit.build_models(config, data)[:2])
     trainer.amp_dtype = torch.float16
-    trainer.scaler_d = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
-    trainer.scaler_g = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    trainer.scalers = {g: torch.amp.GradScaler("cpu", init_scale=2.0 ** 16) for g in ("d", "g")}
     start = [p.detach().clone() for p in trainer.D.parameters()]
     records = []
     trainer.callbacks.append(type("Log", (), {"on_log": lambda self, t, r: records.append(r)})())

@@ -1,0 +1,119 @@
+"""What a game declares: its players, its optimizer groups and its phases.
+
+A game is a set of named networks (players) trained against each other. Each group of players has one
+optimizer and one loss scaler; each phase updates one group with one loss function of a ``Context``. The
+engine asks ``phases(step)`` at every step: which phases run is a function of the step alone, so a resumed
+run needs no schedule state. k D steps per G step is ``repeat = k``; lazy regularisation is a phase with
+``every = N`` (weight its loss by N); stages (pre-training, then joint training) are phases whose ``start``
+and ``stop`` bound the steps they run in.
+
+    class LSGAN(Game):
+        def __init__(self, G, D):
+            self.players = {"G": G, "D": D}
+            self.groups = [Group("d", ["D"], lr=2e-4), Group("g", ["G"], lr=2e-4)]
+            self.phases = [Phase("d", self.d_loss), Phase("g", self.g_loss)]
+        ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from .context import Context
+
+
+@dataclass(frozen=True)
+class Group:
+    """One optimizer (and one fp16 loss scaler) over the parameters of ``players``.
+
+    ``lr`` and ``betas`` default to the config's D settings for a group named "d" and G's otherwise.
+    ``ema``: a moving average of each of these players is kept (``<player>_ema``), updated after each step of
+    the group, with this decay (0: none).
+    """
+    name: str
+    players: Sequence[str]
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    ema: float = 0.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Update ``group`` with ``loss(ctx) -> Tensor``, ``repeat`` times in a row, at steps ``s`` with
+    ``start <= s < stop`` and ``(s - start) % every == 0``.
+
+    ``freeze``: players whose weights get no gradient while the loss is taken; "others" (the default) means
+    every player outside the group (G's step through D needs D's input gradients, not its weights').
+    ``after(ctx)``: called after each update (weight clipping, say).
+    """
+    group: str
+    loss: Callable[["Context"], Tensor]
+    repeat: int = 1
+    every: int = 1
+    start: int = 0
+    stop: int | None = None
+    freeze: Sequence[str] | str = "others"
+    after: Callable[["Context"], None] | None = None
+
+    def runs_at(self, step: int) -> bool:
+        return step >= self.start and (self.stop is None or step < self.stop) and (step - self.start) % self.every == 0
+
+
+class Game:
+    """The base of every game: set ``players``, ``groups`` and ``phases`` in ``__init__``.
+
+    Optional hooks: ``phases_at(step)`` (default: the declared phases that run at that step),
+    ``state()`` / ``load_state(tensors, meta)`` for the game's own checkpointed state, ``summarize(record)``
+    to derive statistics from the window's means, ``watch(record, engine)`` to warn about what it sees,
+    and ``product`` (what the trained game is for; see ``gankit.products``).
+    """
+    players: dict[str, nn.Module]
+    groups: list[Group]
+    phases: list[Phase]
+    product: Any = None
+    conditional: bool = False  # the data's labels are part of each batch and labels(n) draws them
+
+    def phases_at(self, step: int) -> list[Phase]:
+        return [p for p in self.phases if p.runs_at(step)]
+
+    def setup(self, engine) -> None:
+        """Called once the engine has placed the players on the device (the config and data are known)."""
+
+    def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        return {}, {}
+
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        pass
+
+    def summarize(self, record: dict[str, Any]) -> dict[str, Any]:
+        return record
+
+    def watch(self, record: dict[str, Any], engine) -> None:
+        pass
+
+    def check(self) -> None:
+        """Refuse a declaration that cannot train: unknown players or groups, a player in two groups."""
+        from ..errors import GankitError
+
+        seen: dict[str, str] = {}
+        for group in self.groups:
+            for name in group.players:
+                if name not in self.players:
+                    raise GankitError(f"game {type(self).__name__}: group {group.name!r} names player {name!r}; "
+                                      f"the players are {sorted(self.players)}")
+                if name in seen:
+                    raise GankitError(f"game {type(self).__name__}: player {name!r} is in groups {seen[name]!r} "
+                                      f"and {group.name!r}; expected one group per player")
+                seen[name] = group.name
+        names = [g.name for g in self.groups]
+        for phase in self.phases:
+            if phase.group not in names:
+                raise GankitError(f"game {type(self).__name__}: a phase updates group {phase.group!r}; the groups "
+                                  f"are {names}")
+            if phase.repeat < 1 or phase.every < 1:
+                raise GankitError(f"game {type(self).__name__}: phase of group {phase.group!r} has repeat = "
+                                  f"{phase.repeat}, every = {phase.every}; expected both >= 1")
