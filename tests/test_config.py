@@ -217,7 +217,8 @@ def test_to_toml_round_trips_to_an_equal_config(tmp_path):
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_every_built_in_recipe_loads(path):
     config = load_config(path)
-    assert path.stem.startswith(config.data.name)  # each recipe is named after its data set (and model)
+    # each recipe is named after its data set (and model), after its game's name when that is not the classic one
+    assert path.stem.removeprefix(f"{config.game.name}-").startswith(config.data.name)
     assert config.data.name in DATASETS
 
 

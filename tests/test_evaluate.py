@@ -14,6 +14,7 @@ from torch import nn
 
 import gankit
 from gankit.checkpoint import read_meta
+from gankit.product_loader import eval_samples
 from gankit.cli import main
 from gankit.config import EvalConfig
 from gankit.errors import GankitError
@@ -46,7 +47,7 @@ def ring8():
 def test_a_perfect_generator_scores_like_the_data(ring8):
     ev = Evaluator(ring8, EvalConfig(), n_real=2000)
     assert ev.names == ["fid", "kid", "pr", "dc", "modes", "columns"]
-    fake = ev.generate(MixtureG(ring8), z_dim=4, n=2000, conditional=False, seed=1)
+    fake = eval_samples(ev, MixtureG(ring8), z_dim=4, n=2000, conditional=False, seed=1)
     m = ev.evaluate(fake)["metrics"]
     assert m["modes_covered"] == 8 and m["high_quality"] > 0.98 and m["mode_kl"] < 0.01  # 2-D: 1 - exp(-9/2) = 0.989
     assert m["fid"] < 0.01 and abs(m["kid_mean"]) < 3 * m["kid_std"] + 1e-4
@@ -56,7 +57,7 @@ def test_a_perfect_generator_scores_like_the_data(ring8):
 
 def test_a_collapsed_generator_is_caught(ring8):
     ev = Evaluator(ring8, EvalConfig(), n_real=2000)
-    m = ev.evaluate(ev.generate(MixtureG(ring8, modes=[2]), z_dim=4, n=2000, conditional=False))["metrics"]
+    m = ev.evaluate(eval_samples(ev, MixtureG(ring8, modes=[2]), z_dim=4, n=2000, conditional=False))["metrics"]
     assert m["modes_covered"] == 1 and m["mode_kl"] == pytest.approx(math.log(8), rel=1e-6)
     assert m["high_quality"] > 0.98 and m["precision"] > 0.9  # every sample is good...
     assert m["recall"] < 0.2 and m["coverage"] < 0.2  # ...but most of the data is missed
@@ -65,7 +66,7 @@ def test_a_collapsed_generator_is_caught(ring8):
 
 def test_results_do_not_depend_on_the_extraction_batch_size(ring8):
     ev = Evaluator(ring8, EvalConfig(metrics="fid,kid,pr,dc"), n_real=1000)
-    fake = ev.generate(MixtureG(ring8), 4, 1000, False, seed=3)
+    fake = eval_samples(ev, MixtureG(ring8), 4, 1000, False, seed=3)
     a = ev.evaluate(SampleSet(fake.x))["metrics"]
     ev.extractor.batch_size = 7
     ev.real.features = standardise(SampleSet(ev.real.x, features=ev.extractor(ev.real.x)[0]), ev.scale).features
@@ -152,7 +153,7 @@ def test_eval_scores_the_samples_gankit_sample_draws(trained):
     config = gankit.load_config(trained / "config.toml")
     G, meta, _, _ = gankit.load_generator(trained)
     ev = Evaluator(gankit.load_data(config.data, config.seed), config.eval, n_real=100)
-    fake = ev.generate(G, meta["model"]["z_dim"], 300, conditional=False, seed=5)
+    fake = eval_samples(ev, G, meta["model"]["z_dim"], 300, conditional=False, seed=5)
     x, _ = gankit.sample(trained, 300, seed=5)
     np.testing.assert_allclose(fake.x.numpy(), x, rtol=1e-6, atol=1e-7)
 
@@ -236,10 +237,10 @@ def digits16():
 def test_digits_classifier_metrics_of_good_and_collapsed_conditional_generators(digits16):
     ev = Evaluator(digits16, EvalConfig(), n_real=2000)
     assert ev.extractor.name == "digits" and ev.names == ["fid", "kid", "pr", "dc", "is", "classes"]
-    good = ev.evaluate(ev.generate(DigitsG(digits16), 8, 1000, conditional=True, seed=1))["metrics"]
+    good = ev.evaluate(eval_samples(ev, DigitsG(digits16), 8, 1000, conditional=True, seed=1))["metrics"]
     assert good["class_accuracy"] > 0.97 and good["classes_covered"] == 10 and good["class_kl"] < 0.02
     assert good["fid"] < 2.0 and good["is_mean"] > 8.5  # FID of 1,000 vs 1,797 real images: biased above 0
-    one = ev.evaluate(ev.generate(DigitsG(digits16, fixed=3), 8, 1000, conditional=True, seed=1))["metrics"]
+    one = ev.evaluate(eval_samples(ev, DigitsG(digits16, fixed=3), 8, 1000, conditional=True, seed=1))["metrics"]
     assert one["class_accuracy"] < 0.15 and one["classes_covered"] <= 2 and one["class_kl"] > 2.0
     assert one["fid"] > 20 * good["fid"] and one["is_mean"] < 1.5 and one["recall"] < 0.3
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import gankit
+import gankit.product_loader
 from gankit.cli import main
 from gankit.errors import GankitError
 from gankit.export import MANIFEST, ONNX_MODEL, WEIGHTS, export, load, onnx_session
@@ -54,6 +55,8 @@ def test_export_writes_weights_manifest_and_a_checked_onnx_model(digits_export, 
     assert manifest["format"] == "gankit-generator/1" and manifest["gankit_version"] == gankit.__version__
     assert manifest["family"] == "dcgan" and manifest["latent"]["z_dim"] == 32
     assert manifest["labels"]["names"] == [str(k) for k in range(10)]
+    assert [i["name"] for i in manifest["product"]["inputs"]] == ["z", "y"]  # named for whatever reads it
+    assert manifest["product"]["inputs"][0]["shape"] == ["n", 32] and manifest["product"]["kind"] == "generator"
     assert math.isclose(sum(manifest["labels"]["frequencies"]), 1.0, rel_tol=1e-6)
     output = manifest["output"]
     assert output["kind"] == "image" and output["shape"] == [1, 16, 16] and output["network_range"] == [-1.0, 1.0]
@@ -108,7 +111,7 @@ def test_load_reads_no_pickle_and_needs_no_run_folder(digits_export, digits_run,
         raise AssertionError("unpickling")
     for module, name in ((torch, "load"), (pickle, "load"), (pickle, "loads"), (pickle, "Unpickler")):
         monkeypatch.setattr(module, name, refuse)
-    monkeypatch.setattr(gankit.api, "load_checkpoint", refuse)  # nothing of the run is read
+    monkeypatch.setattr(gankit.product_loader, "load_checkpoint", refuse)  # nothing of the run is read
     x, _ = load(copy).generate(3, seed=1, labels="7")
     assert x.shape == (3, 1, 16, 16)
 

@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -19,7 +19,6 @@ from torch import nn
 
 from . import distributed
 from .callbacks import Evaluate, ImageGrids, MetricsWriter, Progress, ReportWriter, SamplePlotter, TensorBoardLogger
-from .checkpoint import load_checkpoint, unprefixed
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
 from .data.dataset import ARRAYS, configured_data_name
@@ -27,8 +26,11 @@ from .errors import GankitError
 from .fileio import atomic_write
 from .metrics import Evaluator, best_key
 from .models import MODELS
+from .product_loader import eval_samples, load_generator
 from .runs import RunDir, create_run, default_run_path, open_run
 from .sampling import MINMAX_RANGE, run_generator, seeded_inputs, to_pixels
+from .engine import Engine, Game
+from .games import GAMES
 from .trainer import Trainer
 
 RECIPES = Path(__file__).parent / "configs"
@@ -40,7 +42,7 @@ class TrainResult:
     step: int
     stop_reason: str  # finished | interrupted | stopped
     record: dict[str, Any]  # the last logged statistics
-    trainer: Trainer
+    trainer: Engine  # the engine that played the game (a Trainer for the classic game)
 
 
 def recipe(name: str) -> Path:
@@ -75,14 +77,17 @@ def build_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, d
 def train(config: Config | str | Path | None = None, *, data: Dataset | None = None,
           G: nn.Module | None = None, D: nn.Module | None = None, run_dir: str | Path | None = None,
           resume: bool = False, steps: int | None = None, overrides: Iterable[str] = (),
-          callbacks: Iterable[Any] = (), progress: bool = True) -> TrainResult:
+          callbacks: Iterable[Any] = (), progress: bool = True, game: Game | Callable[[Config, Dataset], Game] | None = None
+          ) -> TrainResult:
     """Train a GAN and write a run folder.
 
     ``config`` is a ``Config``, a TOML path or a recipe name (default: the ring8 defaults). ``data``
     replaces the configured data; ``G``/``D`` replace the configured model family. With
     ``resume=True``, the run folder's own config.toml and checkpoint are used (``steps`` may extend
     the run). ``overrides`` are ``key=value`` strings applied last. ``run_dir=None`` picks
-    ``runs/<name>``, or a free variant of it.
+    ``runs/<name>``, or a free variant of it. ``game``: a ``gankit.engine.Game``, or a function
+    ``(config, data) -> Game`` (called once the config and data are resolved), played instead of the classic
+    game; its ``model_info`` attribute, if any, is recorded like the built-in models' (``gankit sample`` uses it).
     """
     if resume:
         run = open_run(run_dir or (config.run_dir if isinstance(config, Config) else ""))
@@ -106,7 +111,18 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         data = load_data(config.data, config.seed)
     if (G is None) != (D is None):
         raise GankitError("pass both G and D, or neither")
-    if G is None:
+    if game is None and config.game.name != "classic":
+        game = GAMES[config.game.name]
+    if game is not None:
+        if G is not None:
+            raise GankitError("pass either a game or G and D: a game declares its own players")
+        torch.manual_seed(config.seed)  # the game's networks are made with the run's seed
+        game = game if isinstance(game, Game) else game(config, data)
+        if not isinstance(game, Game):
+            raise GankitError(f"game: expected a gankit.engine.Game or a function returning one, got "
+                              f"{type(game).__name__}")
+        info = getattr(game, "model_info", None) or {"family": "custom"}
+    elif G is None:
         G, D, info = build_models(config, data)
     else:
         torch.manual_seed(config.seed)  # the user's modules are already initialised; seed the rest of the run
@@ -119,7 +135,8 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
 
     # Made before the run folder too: it checks the device, the batch size and the settings, so a mistake there
     # leaves no half-made folder behind.
-    trainer = Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info)
+    trainer = (Engine(config, data, game, checkpoint_path=run.checkpoint, model_info=info) if game is not None
+               else Trainer(config, data, G, D, checkpoint_path=run.checkpoint, model_info=info))
     if resume:  # loaded (and checked) before config.toml is rewritten: a refused resume leaves the run as it was
         trainer.load_checkpoint(run.checkpoint)
         if config.train.steps <= trainer.step:
@@ -158,28 +175,6 @@ def _as_config(config: Config | str | Path | None) -> Config:
         return config
     path = Path(config)
     return load_config(path if path.suffix == ".toml" or path.exists() else recipe(str(config)))
-
-
-def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None
-                   ) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
-    """G from a run folder's ``latest`` or ``best`` checkpoint, from safetensors and JSON only: (G, metadata,
-    shift, scale). ``ema``: None takes the moving average of G when the run kept one, True requires it, False
-    takes the raw G; ``metadata["generator"]`` says which."""
-    run = RunDir(Path(run_dir))
-    config = run.config()
-    tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
-    model = meta["model"]
-    if model["family"] == "custom":
-        raise GankitError(f"{run.path}: this run trained a custom generator; load its weights "
-                          f"(tensors named G.*) into your own module")
-    G, _ = MODELS.get(model["family"])(config.model, tuple(model["shape"]), model["num_classes"],
-                                        model["out_activation"])
-    has_ema = any(k.startswith("G_ema.") for k in tensors)
-    if ema and not has_ema:
-        raise GankitError(f"--ema: {run.path} kept no moving average of G (train.ema = 0); use the raw G")
-    meta["generator"] = "G_ema" if has_ema and ema is not False else "G"
-    G.load_state_dict(unprefixed(meta["generator"], tensors))
-    return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 
 @torch.no_grad()
@@ -245,7 +240,7 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: 
     G, meta, _, _ = load_generator(run.path, checkpoint)
     evaluator = Evaluator(data, settings, n_real=n, seed=seed)
     conditional = meta["model"]["num_classes"] > 0
-    fake = evaluator.generate(G, meta["model"]["z_dim"], n, conditional, seed=seed)
+    fake = eval_samples(evaluator, G, meta["model"]["z_dim"], n, conditional, seed=seed)
     result = {"run": str(run.path), "step": meta["step"], "checkpoint": checkpoint, "generator": meta["generator"],
               **evaluator.evaluate(fake)}
     result["how"]["real"] = f"{data.name} ({config.data.split} split)" if data.is_image else data.name

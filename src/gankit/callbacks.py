@@ -22,6 +22,7 @@ from .checkpoint import read_meta
 from .config import to_toml
 from .errors import GankitError
 from .metrics import Evaluator, is_better
+from .product_loader import eval_samples
 from .report import PROGRESS_GIF, REFRESH_S, write_report
 from .runs import MetricsLog, RunDir
 from .sampling import MINMAX_RANGE, fixed_batch, generator_grid, read_frames, save_gif
@@ -37,9 +38,16 @@ class Callback:
     def on_train_end(self, trainer) -> None: ...
 
 
+SHOWN = (("p_real", "D(real)", "{:.3f}"), ("p_fake", "D(fake)", "{:.3f}"))  # besides every *_loss
+
+
 def describe(record: dict[str, Any]) -> str:
-    return (f"d_loss {record['d_loss']:.4f}  g_loss {record['g_loss']:.4f}  "
-            f"D(real) {record['p_real']:.3f}  D(fake) {record['p_fake']:.3f}  {record['samples_per_s']:.0f} samples/s")
+    """The progress line's statistics: every logged loss, D's outputs where the game logs them, the speed."""
+    parts = [f"{k} {v:.4f}" for k, v in record.items() if k.endswith("_loss") and isinstance(v, (int, float))]
+    parts += [f"{head} {fmt.format(record[k])}" for k, head, fmt in SHOWN if isinstance(record.get(k), (int, float))]
+    if isinstance(record.get("samples_per_s"), (int, float)):
+        parts.append(f"{record['samples_per_s']:.0f} samples/s")
+    return "  ".join(parts)
 
 
 class Progress(Callback):
@@ -133,7 +141,7 @@ class Evaluate(Callback):
             self.evaluate(trainer)
 
     def evaluate(self, trainer) -> dict[str, Any]:
-        fake = self.evaluator.generate(trainer.sampling_G, trainer.z_dim, self.n, trainer.conditional, self.seed)
+        fake = eval_samples(self.evaluator, trainer.sampling_G, trainer.z_dim, self.n, trainer.conditional, self.seed)
         result = self.evaluator.evaluate(fake)
         metrics = result["metrics"]
         how = result["how"]

@@ -109,6 +109,16 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class GameConfig:
+    name: str = "classic"  # classic | acgan | infogan: the game the engine plays (gankit.games)
+    aux_weight_d: float = 1.0  # acgan: weight of D's class cross-entropy on real and generated samples
+    aux_weight_g: float = 1.0  # acgan: weight of G's class cross-entropy on its own samples
+    categorical_codes: tuple[int, ...] = (10,)  # infogan: sizes of the categorical codes c_i ~ Cat(K_i) in G's input
+    continuous_codes: int = 2  # infogan: continuous codes c_j ~ U(-1, 1) in G's input
+    info_weight: float = 1.0  # infogan: weight lambda of the mutual-information term, for G and Q
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = 0  # seeds data generation, initialisation, noise and batching
     name: str = ""  # run name; "" = the data set's name
@@ -118,6 +128,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    game: GameConfig = field(default_factory=GameConfig)
 
     @property
     def run_name(self) -> str:
@@ -140,12 +151,14 @@ CHOICES = {
     "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
+    "game.name": ("classic", "acgan", "infogan"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
             "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor"}
 NON_NEGATIVE = {"eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
-                "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every"}
+                "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
+                "game.aux_weight_d", "game.aux_weight_g", "game.continuous_codes", "game.info_weight"}
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -255,6 +268,10 @@ def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:
         raise bad("a string")
     if typing.get_origin(kind) is tuple:
         args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]: a list of any length
+            if isinstance(value, (list, tuple)):
+                return tuple(_coerce(v, args[0], key, source) for v in value)
+            raise bad("a list of integers" if args[0] is int else "a list")
         if isinstance(value, (list, tuple)) and len(value) == len(args):
             return tuple(_coerce(v, a, key, source) for v, a in zip(value, args))
         raise bad(f"a list of {len(args)} numbers")

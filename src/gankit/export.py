@@ -27,6 +27,8 @@ from .data.dataset import label_index
 from .errors import GankitError
 from .fileio import atomic_write
 from .models import MODELS
+from .product_loader import load_generator
+from .products import GeneratorProduct
 from .runs import RunDir
 from .sampling import MINMAX_RANGE, seeded_inputs, to_pixels
 
@@ -150,7 +152,6 @@ def _stat_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None) -> ExportedGenerator:
     """The generator of a run folder with the manifest an export would write. ``ema``: None takes the moving
     average when the run kept one (as ``gankit sample`` does), True requires it, False takes the raw G."""
-    from .api import load_generator
 
     G, meta, shift, scale = load_generator(run_dir, checkpoint, ema)
     run = RunDir(Path(run_dir))
@@ -162,6 +163,9 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
     manifest = {
         "format": EXPORT_FORMAT,
         "gankit_version": __version__,
+        # what the exported module is and takes (later products: a translator, a scorer, a classifier)
+        "product": {"kind": "generator",
+                    "inputs": GeneratorProduct(model["z_dim"], model["num_classes"]).inputs()},
         "family": model["family"],
         "architecture": {"model": asdict(config.model), "shape": list(shape), "num_classes": model["num_classes"],
                          "out_activation": model["out_activation"]},

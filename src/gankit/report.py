@@ -68,7 +68,7 @@ def write_report(run: RunDir, status: str, facts: Sequence[tuple[str, str]] = ()
     listed under it. A ``running`` report reloads itself every ``REFRESH_S`` seconds.
     """
     records = run.read_metrics()
-    training = [r for r in records if "d_loss" in r]
+    training = [r for r in records if "steps_per_s" in r]  # the logged steps, whatever the game logged
     warnings = [r["warning"] for r in records if "warning" in r]
     evaluations = [r for r in records if "eval" in r]
     curves = write_curves(run.path, training, evaluations)
@@ -95,15 +95,20 @@ def write_curves(folder: Path, records: list[dict[str, Any]],
     def column(key: str) -> list[float]:
         return [r.get(key, float("nan")) for r in records]
 
-    plot_curves(steps, [
-        {"series": {"d_loss": column("d_loss"), "g_loss": column("g_loss")}, "title": "losses", "ylabel": "loss"},
-        {"series": {"D(real)": column("p_real"), "D(fake)": column("p_fake")}, "title": "D's mean output",
-         "ylabel": "sigmoid(D(x))", "reference": 0.5, "ylim": (-0.02, 1.02)},
-    ], folder / CURVES)
-    return [(CURVES, "Left: the losses of D and G, averaged over each logging interval. Right: D's mean "
-                     "probability that a real (D(real)) or generated (D(fake)) batch is real. At the equilibrium "
-                     "of the original GAN both are 1/2; D(real) near 1 with D(fake) near 0 for long means D is "
-                     "winning.")] + out
+    losses = list(dict.fromkeys(k for r in records for k in r if k.endswith("_loss")))  # whatever the game logged
+    panels = [{"series": {k: column(k) for k in losses}, "title": "losses", "ylabel": "loss"}] if losses else []
+    caption = "The losses the game logged, averaged over each logging interval."
+    if any("p_real" in r for r in records):
+        panels.append({"series": {"D(real)": column("p_real"), "D(fake)": column("p_fake")}, "title": "D's mean output",
+                       "ylabel": "sigmoid(D(x))", "reference": 0.5, "ylim": (-0.02, 1.02)})
+        caption = ("Left: the losses of D and G, averaged over each logging interval. Right: D's mean "
+                   "probability that a real (D(real)) or generated (D(fake)) batch is real. At the equilibrium "
+                   "of the original GAN both are 1/2; D(real) near 1 with D(fake) near 0 for long means D is "
+                   "winning.")
+    if not panels:
+        return out
+    plot_curves(steps, panels, folder / CURVES)
+    return [(CURVES, caption)] + out
 
 
 def write_eval_curves(folder: Path, evaluations: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -161,7 +166,10 @@ def render(name: str, status: str, facts: Sequence[tuple[str, str]], record: dic
                                                                      for w in warnings) + "</ul>")
     parts.append("<h2>Last logged step</h2>")
     if record:
+        known = {key for key, _, _ in LAST_RECORD}
         cells = [(head, fmt.format(record[key])) for key, head, fmt in LAST_RECORD if key in record]
+        cells[1:1] = [(key, f"{value:.4g}") for key, value in record.items()  # the game's other statistics
+                      if key not in known and isinstance(value, (int, float))]
         parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h, _ in cells) + "</tr><tr>"
                      + "".join(f"<td>{e(v)}</td>" for _, v in cells) + "</tr></table>")
     else:

@@ -37,11 +37,3 @@ class Trainer(Engine):
     scaler_g = property(lambda self: self.scalers["g"])
     scaler_d = property(lambda self: self.scalers["d"])
 
-    @property
-    def z_dim(self) -> int:
-        return self.config.model.z_dim
-
-    @property
-    def sampling_G(self) -> nn.Module:
-        """The generator to draw samples from: the moving average of G when ``train.ema`` is on."""
-        return self.emas.get("G", self.players["G"])

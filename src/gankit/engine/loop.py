@@ -31,6 +31,7 @@ from .. import distributed
 from ..config import Config
 from ..data import Dataset
 from ..errors import GankitError, TrainingDiverged
+from ..products import GeneratorProduct
 from ..speed import autocast, autocast_dtype, has_convolutions, step_threads, thread_limit, use_fast_dropout
 from . import state as checkpoint_state
 from .batches import Batches
@@ -282,6 +283,22 @@ class Engine:
     def game_settings(self) -> dict[str, Any]:
         settings = getattr(self.game, "fast_settings", None)
         return settings() if callable(settings) else {}
+
+    @property
+    def product(self):
+        """What the trained game is for (``gankit.products``): a generator from a prior for the built-in games."""
+        if self.game.product is None and "G" in self.players:  # a user's game with a G: a generator of z
+            self.game.product = GeneratorProduct(self.config.model.z_dim)
+        return self.game.product
+
+    @property
+    def sampling_G(self) -> nn.Module:
+        """The generator to draw samples from (its moving average where the game keeps one)."""
+        return self.product.module(self)
+
+    @property
+    def z_dim(self) -> int:
+        return self.product.z_dim
 
     def request_stop(self, reason: str = "stopped") -> None:
         """End training after the current step; a checkpoint is written."""

@@ -54,8 +54,8 @@ def collect(engine: "Engine") -> tuple[dict[str, Tensor], dict[str, Any]]:
 def describe(engine: "Engine") -> dict[str, Any]:
     """What the checkpoint says of the models and the data (what products rebuild themselves from)."""
     data = engine.data
-    described = getattr(engine.game, "describe", None)
-    model = {**engine.model_info, **(described(engine) if callable(described) else {})}
+    product = engine.product
+    model = {**engine.model_info, **(product.describe() if product is not None else {})}
     return {"model": model,
             "data": {"name": data.name, "class_names": data.class_names if engine.conditional else [],
                      "class_frequencies": engine.label_probs.tolist() if engine.conditional else [],

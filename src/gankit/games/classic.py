@@ -20,6 +20,7 @@ from ..data import Dataset
 from ..engine import Context, Game, Group, HistoricalAverage, Phase
 from ..errors import GankitError
 from ..losses import get_loss
+from ..products import GeneratorProduct
 from ..regularizers import clip_weights, dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
 
 D_WON_LOGS = 5  # logged intervals in a row with D rejecting fakes confidently before the warning
@@ -39,6 +40,7 @@ class ClassicGame(Game):
         self.phases = [Phase("d", self.d_loss, repeat=train.d_steps, freeze=(), after=self.after_d),
                        Phase("g", self.g_loss, after=self.after_g)]
         self.conditional = data.y is not None and config.model.conditional
+        self.product = GeneratorProduct(config.model.z_dim, data.num_classes if self.conditional else 0)
         self.loss = get_loss(loss_cfg.name, loss_cfg.label_smoothing)
         self.penalty = loss_cfg.penalty if loss_cfg.penalty != "none" else ("gp" if loss_cfg.name == "wgan-gp" else "none")
         self.augment = parse_policy(train.augment)
@@ -67,8 +69,6 @@ class ClassicGame(Game):
     def fast_settings(self) -> dict[str, Any]:
         return {"joint_d_batch": self.joint_d, "reuse_fake": self.config.train.reuse_fake}
 
-    def describe(self, engine) -> dict[str, Any]:
-        return {"z_dim": self.config.model.z_dim, "num_classes": self.data.num_classes if self.conditional else 0}
 
     # ------------------------------------------------------------------------------------- the phases
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..config import EvalConfig
 from ..data import Dataset
 from ..errors import GankitError
 from .columns import column_scores
-from ..sampling import run_generator, seeded_inputs
 from .features import EXTRACTORS, Extractor, get_extractor, inception_weights
 from .frechet import frechet_distance, gaussian_stats
 from .kernel import kernel_distance
@@ -284,12 +283,6 @@ class Evaluator:
             return ((x + 1) / 2).clamp(0, 1)  # minmax data: [-1, 1] is the data's full value range
         lo, hi = self.pixel_range
         return ((self.data.to_raw(x) - lo) / max(hi - lo, 1e-12)).clamp(0, 1)
-
-    def generate(self, G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0) -> SampleSet:
-        """``n`` samples of ``G`` from the same seeded inputs as ``gankit sample``; a conditional G gets classes
-        drawn with the data's frequencies."""
-        z, y = seeded_inputs(n, z_dim, seed, self.structure.class_frequencies if conditional else None)
-        return SampleSet(self.to_units(run_generator(G, z, y)), y)
 
     def evaluate(self, fake: SampleSet) -> dict[str, Any]:
         started = time.perf_counter()

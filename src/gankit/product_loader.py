@@ -1,0 +1,47 @@
+"""A run's product from its folder, for the API, export and serve alike (which need neither the engine nor
+the API module): the generator rebuilt from safetensors and JSON, and its samples for an evaluator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoint import load_checkpoint, unprefixed
+from .errors import GankitError
+from .metrics.evaluate import Evaluator, SampleSet
+from .models import MODELS
+from .runs import RunDir
+from .sampling import run_generator, seeded_inputs
+
+
+def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None
+                   ) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
+    """G from a run folder's ``latest`` or ``best`` checkpoint, from safetensors and JSON only: (G, metadata,
+    shift, scale). ``ema``: None takes the moving average of G when the run kept one, True requires it, False
+    takes the raw G; ``metadata["generator"]`` says which."""
+    run = RunDir(Path(run_dir))
+    config = run.config()
+    tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
+    model = meta["model"]
+    if model["family"] == "custom":
+        raise GankitError(f"{run.path}: this run trained a custom generator; load its weights "
+                          f"(tensors named G.*) into your own module")
+    G, _ = MODELS.get(model["family"])(config.model, tuple(model["shape"]), model["num_classes"],
+                                        model["out_activation"])
+    has_ema = any(k.startswith("G_ema.") for k in tensors)
+    if ema and not has_ema:
+        raise GankitError(f"--ema: {run.path} kept no moving average of G (train.ema = 0); use the raw G")
+    meta["generator"] = "G_ema" if has_ema and ema is not False else "G"
+    G.load_state_dict(unprefixed(meta["generator"], tensors))
+    return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
+
+
+def eval_samples(evaluator: Evaluator, G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0
+                 ) -> SampleSet:
+    """``n`` samples of ``G`` in the data's units, from the same seeded inputs as ``gankit sample``, for an
+    evaluator to score; a conditional G gets classes drawn with the data's frequencies."""
+    z, y = seeded_inputs(n, z_dim, seed, evaluator.structure.class_frequencies if conditional else None)
+    return SampleSet(evaluator.to_units(run_generator(G, z, y)), y)

@@ -1,0 +1,36 @@
+"""What a trained game is for, and so what sampling, pictures, evaluation and export ask of a run.
+
+Today's product is a generator from a prior: a player that maps z ~ N(0, I) of ``z_dim`` values (and a
+class label when ``num_classes`` > 0) to a sample. Later products (a translator that takes an image, a
+scorer, a classifier) declare their own inputs the same way, so export and serve need no rewrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GeneratorProduct:
+    """``player(z [n, z_dim], y [n] | None) -> samples``; its moving average is used where the game keeps one."""
+    z_dim: int
+    num_classes: int = 0
+    player: str = "G"
+    kind: str = "generator"
+
+    def module(self, engine) -> nn.Module:
+        """The network to draw samples from: the player's moving average when it has one."""
+        return engine.emas.get(self.player, engine.players[self.player])
+
+    def describe(self) -> dict[str, Any]:
+        """What the checkpoint's ``model`` section records of the product (what ``gankit sample`` rebuilds)."""
+        return {"z_dim": self.z_dim, "num_classes": self.num_classes}
+
+    def inputs(self) -> list[dict[str, Any]]:
+        """The exported module's inputs, as the export manifest names them."""
+        z = {"name": "z", "shape": ["n", self.z_dim], "dtype": "float32", "prior": "standard normal"}
+        return [z, {"name": "y", "shape": ["n"], "dtype": "int64", "classes": self.num_classes}] if self.num_classes else [z]
+
