@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -126,3 +127,43 @@ def test_acgan_needs_labels_and_single_samples(tmp_path):
         gankit.train("ring8", run_dir=tmp_path / "a", steps=1, progress=False, overrides=["game.name=acgan"])
     with pytest.raises(GankitError, match="model.pack = 2"):
         gankit.train(None, run_dir=tmp_path / "b", steps=1, progress=False, overrides=[*ACGAN_DIGITS, "model.pack=2"])
+
+
+def test_code_slots_give_the_codes_asked_for():
+    from gankit.models.codes import InfoGenerator, code_slots
+
+    class Inner(torch.nn.Module):
+        def forward(self, x, y=None):
+            return x
+
+    G = InfoGenerator(Inner(), 2, (10, 3), 2)
+    z = torch.cat([torch.zeros(4, 2), code_slots((10, 3), 2, [7, 2, -0.5, 0.75], 4)], dim=1)
+    cats, cont = G.codes(z)
+    assert [c.tolist() for c in cats] == [[7.0] * 4, [2.0] * 4]
+    assert torch.allclose(cont, torch.tensor([[-0.5, 0.75]] * 4), atol=1e-5)
+    x = G(z)  # [noise 2, one-hot 10, one-hot 3, continuous 2]
+    assert x.shape == (4, 17) and x[0, 2 + 7] == 1 and x[0, 2:12].sum() == 1 and x[0, 12 + 2] == 1
+    # the standard-normal prior gives each category its share: Phi(u) is uniform
+    u = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(G.codes(torch.cat([torch.zeros(len(u), 2), u, torch.zeros(len(u), 2)], 1))[0][0].long(),
+                            minlength=10)
+    assert (counts / len(u) - 0.1).abs().max() < 0.005
+    with pytest.raises(GankitError, match="expected an integer in 0..9"):
+        code_slots((10,), 0, [10], 1)
+
+
+INFOGAN_DIGITS = ["data.name=digits", "data.image_size=16", "data.batch_size=64", "model.family=dcgan",
+                  "model.z_dim=16", "model.g_hidden=16", "model.d_hidden=16", "model.conditional=false",
+                  "game.name=infogan", "train.log_every=50", "eval.every=0", "train.plot_every=100"]
+
+
+@pytest.mark.slow
+def test_infogan_q_reads_the_codes_and_sample_fixes_them(tmp_path):
+    result = gankit.train(None, run_dir=tmp_path / "ig", steps=400, progress=False, overrides=INFOGAN_DIGITS)
+    assert set(result.trainer.players) == {"G", "D", "Q"} and set(result.trainer.optimizers) == {"g", "d"}
+    assert result.record["q_acc"] > 0.6  # Q names the categorical code G was given (chance: 0.1)
+    assert (tmp_path / "ig" / "samples" / "codes-c0.png").is_file()
+    x3, _ = gankit.sample(tmp_path / "ig", n=8, code=[3, 0.0, 0.0])
+    again, _ = gankit.sample(tmp_path / "ig", n=8, code=[3, 0.0, 0.0])
+    other, _ = gankit.sample(tmp_path / "ig", n=8, code=[4, 0.0, 0.0])
+    assert x3.shape == (8, 1, 16, 16) and np.array_equal(x3, again) and not np.array_equal(x3, other)

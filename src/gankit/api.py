@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,8 @@ from .errors import GankitError
 from .fileio import atomic_write
 from .metrics import Evaluator, best_key
 from .models import MODELS
+from .models.codes import code_slots
+from .pictures import CodeGrids
 from .product_loader import eval_samples, load_generator
 from .runs import RunDir, create_run, default_run_path, open_run
 from .sampling import MINMAX_RANGE, run_generator, seeded_inputs, to_pixels
@@ -153,16 +155,17 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     # In call order: pictures before TensorBoard (which logs them) and the report (which shows them) last.
     trainer.callbacks = [MetricsWriter(run, trainer.step if resume else None),
                          *([Progress(config.train.steps)] if progress else []),
-                         *evaluation, *picture_callbacks(run, data, plot_every, config.seed), *tensorboard,
+                         *evaluation, *picture_callbacks(run, data, plot_every, config.seed, info.get("infogan")), *tensorboard,
                          *callbacks, ReportWriter(run, plot_every)] if world.is_main else []
     record = trainer.fit()
     return TrainResult(run.path, trainer.step, trainer.stop_reason or "finished", record, trainer)
 
 
-def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int) -> list[Any]:
-    """Image grids for grey or RGB images, real-vs-generated plots for 1-D/2-D rows, else none."""
+def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int, codes: dict | None = None) -> list[Any]:
+    """Image grids for grey or RGB images (and InfoGAN's code grids), real-vs-generated plots for 1-D/2-D rows,
+    else none."""
     if data.is_image and data.shape[0] in (1, 3):
-        return [ImageGrids(run, every, seed=seed)]
+        return [ImageGrids(run, every, seed=seed), *([CodeGrids(run, every, codes, seed)] if codes else [])]
     if not data.is_image and data.num_features <= 2:
         return [SamplePlotter(run, every, seed=seed)]
     return []
@@ -179,20 +182,23 @@ def _as_config(config: Config | str | Path | None) -> Config:
 
 @torch.no_grad()
 def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
-           batch_size: int = 8192, checkpoint: str = "latest") -> tuple[np.ndarray, np.ndarray | None]:
+           batch_size: int = 8192, checkpoint: str = "latest", code: Sequence[float] | None = None
+           ) -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` samples in the data's own units, and their class indices for a conditional model.
 
     The same ``seed`` gives the same samples. ``label`` (name or index) fixes the class; otherwise
-    classes are drawn with the training data's frequencies.
+    classes are drawn with the training data's frequencies. ``code`` (InfoGAN runs) fixes the latent codes:
+    the categorical codes' indices, then the continuous codes' values in [-1, 1].
     """
     G, meta, shift, scale = load_generator(run_dir, checkpoint)
-    out, y = _generate(G, meta, n, seed, label, batch_size)
+    out, y = _generate(G, meta, n, seed, label, batch_size, code)
     return (out * scale + shift).numpy(), y  # [n, *shape]
 
 
 @torch.no_grad()
 def sample_images(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
-                  batch_size: int = 8192, checkpoint: str = "latest") -> tuple[np.ndarray, np.ndarray | None]:
+                  batch_size: int = 8192, checkpoint: str = "latest", code: Sequence[float] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """The samples of ``sample`` (same seed, same samples) as uint8 pixels [n, H, W, C], for image runs.
 
     Minmax-normalised data (every built-in image set) maps its full value range to 0..255 (see
@@ -202,13 +208,13 @@ def sample_images(run_dir: str | Path, n: int, seed: int = 0, label: str | int |
     if len(meta["model"]["shape"]) != 3:
         raise GankitError(f"{run_dir}: this run's samples are rows of {math.prod(meta['model']['shape'])} values, "
                           f"not images; write them to a .npy or .csv file")
-    out, y = _generate(G, meta, n, seed, label, batch_size)
+    out, y = _generate(G, meta, n, seed, label, batch_size, code)
     value_range = MINMAX_RANGE if meta["data"]["normalize"] == "minmax" else None
     return to_pixels(out, value_range), y
 
 
 def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str | int | None,
-              batch_size: int) -> tuple[torch.Tensor, np.ndarray | None]:
+              batch_size: int, code: Sequence[float] | None = None) -> tuple[torch.Tensor, np.ndarray | None]:
     """G's output for ``n`` seeded noise vectors (in the networks' space), and the class indices used."""
     if n <= 0:
         raise GankitError(f"--n {n}: expected a positive number of samples")
@@ -217,6 +223,11 @@ def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str 
         raise GankitError(f"--label {label}: this run's generator is unconditional")
     z, y = seeded_inputs(n, meta["model"]["z_dim"], seed, meta["data"]["class_frequencies"],
                          None if label is None else label_index(classes, label))
+    if code is not None:
+        codes = meta["model"].get("infogan")
+        if not codes:
+            raise GankitError("--code: this run's generator has no latent codes (game.name = \"infogan\" has)")
+        z[:, codes["noise"]:] = code_slots(codes["categorical"], codes["continuous"], list(code), n)
     return run_generator(G, z, y, batch_size), (None if y is None else y.numpy())  # [n, *shape]
 
 

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same samples (default 0)")
     p.add_argument("--label", help="class name or index, for conditional runs")
+    p.add_argument("--code", type=codes, help="InfoGAN runs: fix the latent codes, e.g. 3,0.5,-1 (categorical "
+                                              "indices first, then continuous values in [-1, 1])")
     p.add_argument("--checkpoint", default="latest", choices=("latest", "best"),
                    help="latest, or best (by eval.best, when metrics ran during training)")
     p.add_argument("--out", required=True,
@@ -283,6 +285,13 @@ def report(result) -> int:
     return 0
 
 
+def codes(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, e.g. 3,0.5,-1") from None
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     to_folder = args.out.endswith(("/", os.sep)) or out.is_dir()
@@ -291,7 +300,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".npy", ".csv"):
         raise GankitError(f"--out {out}: expected a .npy, .csv or .png file name, or a folder (DIR/) for one PNG "
                           f"per image")
-    x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label, checkpoint=args.checkpoint)
+    x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label, checkpoint=args.checkpoint, code=args.code)
     run = RunDir(Path(args.run_dir))
     data = read_meta(run.checkpoint)["data"]
     if x.ndim > 2 and (out.suffix.lower() == ".csv" or y is not None):
@@ -314,8 +323,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def _sample_pictures(args: argparse.Namespace, out: Path, to_folder: bool) -> int:
     """A grid of the images in one PNG, or one PNG per image (at its own size) in a folder."""
-    pixels, y = sample_images(args.run_dir, args.n, seed=args.seed, label=args.label,
-                              checkpoint=args.checkpoint)  # [n, H, W, C]
+    pixels, y = sample_images(args.run_dir, args.n, seed=args.seed, label=args.label, checkpoint=args.checkpoint,
+                              code=args.code)  # [n, H, W, C]
     if not to_folder:
         out.parent.mkdir(parents=True, exist_ok=True)
         image_grid(pixels, nrow=math.ceil(math.sqrt(len(pixels)))).save(out)

@@ -113,6 +113,7 @@ class GameConfig:
     name: str = "classic"  # classic | acgan | infogan: the game the engine plays (gankit.games)
     aux_weight_d: float = 1.0  # acgan: weight of D's class cross-entropy on real and generated samples
     aux_weight_g: float = 1.0  # acgan: weight of G's class cross-entropy on its own samples
+    aux_fake_d: float = 1.0  # acgan: weight of G's samples in D's class cross-entropy (1: the paper; 0: real only)
     categorical_codes: tuple[int, ...] = (10,)  # infogan: sizes of the categorical codes c_i ~ Cat(K_i) in G's input
     continuous_codes: int = 2  # infogan: continuous codes c_j ~ U(-1, 1) in G's input
     info_weight: float = 1.0  # infogan: weight lambda of the mutual-information term, for G and Q
@@ -158,7 +159,7 @@ POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model
             "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor"}
 NON_NEGATIVE = {"eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
                 "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
-                "game.aux_weight_d", "game.aux_weight_g", "game.continuous_codes", "game.info_weight"}
+                "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight"}
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -26,8 +26,7 @@ from .config import ModelConfig
 from .data.dataset import label_index
 from .errors import GankitError
 from .fileio import atomic_write
-from .models import MODELS
-from .product_loader import load_generator
+from .product_loader import build_generator, load_generator
 from .products import GeneratorProduct
 from .runs import RunDir
 from .sampling import MINMAX_RANGE, seeded_inputs, to_pixels
@@ -168,7 +167,8 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
                     "inputs": GeneratorProduct(model["z_dim"], model["num_classes"]).inputs()},
         "family": model["family"],
         "architecture": {"model": asdict(config.model), "shape": list(shape), "num_classes": model["num_classes"],
-                         "out_activation": model["out_activation"]},
+                         "out_activation": model["out_activation"],
+                         **({"infogan": model["infogan"]} if model.get("infogan") else {})},
         "latent": {"z_dim": model["z_dim"], "distribution": "standard normal",
                    "truncation": "entries of z with |z| > t are redrawn from N(0, 1) restricted to [-t, t]"},
         "labels": {"names": meta["data"]["class_names"], "frequencies": meta["data"]["class_frequencies"]},
@@ -200,8 +200,7 @@ def _build(manifest: dict[str, Any]) -> torch.nn.Module:
         raise GankitError(f"manifest: model settings {', '.join(unknown)} are unknown to gankit {__version__}; "
                           f"load it with the gankit version that exported it ({manifest.get('gankit_version')})")
     model = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch["model"].items()})
-    G, _ = MODELS.get(manifest["family"])(model, tuple(arch["shape"]), arch["num_classes"], arch["out_activation"])
-    return G
+    return build_generator(manifest["family"], model, arch)
 
 
 def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safetensors",), ema: bool | None = None,

@@ -3,18 +3,33 @@ the API module): the generator rebuilt from safetensors and JSON, and its sample
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .config import ModelConfig
 from .checkpoint import load_checkpoint, unprefixed
 from .errors import GankitError
 from .metrics.evaluate import Evaluator, SampleSet
 from .models import MODELS
+from .models.codes import InfoGenerator
 from .runs import RunDir
 from .sampling import run_generator, seeded_inputs
+
+
+def build_generator(family: str, model_config: ModelConfig, model: dict[str, Any]) -> nn.Module:
+    """The generator a checkpoint's ``model`` section describes, with fresh weights: the family's G, wrapped as
+    InfoGAN's when the run had codes (``model["infogan"]``)."""
+    codes = model.get("infogan")
+    inner_config = (replace(model_config, z_dim=codes["noise"] + sum(codes["categorical"]) + codes["continuous"])
+                    if codes else model_config)
+    G, _ = MODELS.get(family)(inner_config, tuple(model["shape"]), model["num_classes"], model["out_activation"])
+    if codes:
+        G = InfoGenerator(G, codes["noise"], codes["categorical"], codes["continuous"])
+    return G
 
 
 def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None
@@ -29,8 +44,7 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | 
     if model["family"] == "custom":
         raise GankitError(f"{run.path}: this run trained a custom generator; load its weights "
                           f"(tensors named G.*) into your own module")
-    G, _ = MODELS.get(model["family"])(config.model, tuple(model["shape"]), model["num_classes"],
-                                        model["out_activation"])
+    G = build_generator(model["family"], config.model, model)
     has_ema = any(k.startswith("G_ema.") for k in tensors)
     if ema and not has_ema:
         raise GankitError(f"--ema: {run.path} kept no moving average of G (train.ema = 0); use the raw G")

@@ -144,6 +144,10 @@ def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
     gif = run.samples / PROGRESS_GIF
     if gif.is_file():
         out.append((f"{run.samples.name}/{gif.name}", "Progress: the pictures of this run in order, as an animation."))
+    for grid in sorted(run.samples.glob("codes-c*.png")):  # InfoGAN's (gankit.pictures)
+        j = grid.stem.removeprefix("codes-c")
+        out.append((f"{run.samples.name}/{grid.name}", f"Latent codes: a row per value of the categorical code c0, "
+                    f"continuous code {j} from -1 (left) to 1 (right); the noise and the other codes fixed."))
     return out
 
 

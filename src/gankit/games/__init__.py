@@ -2,8 +2,9 @@
 
 from .acgan import ACGANGame
 from .classic import ClassicGame
+from .infogan import InfoGANGame
 
 # game.name -> a function (config, data) -> Game; "classic" builds its models from model.* (gankit.api)
-GAMES = {"acgan": ACGANGame}
+GAMES = {"acgan": ACGANGame, "infogan": InfoGANGame}
 
-__all__ = ["ACGANGame", "ClassicGame", "GAMES"]
+__all__ = ["ACGANGame", "ClassicGame", "GAMES", "InfoGANGame"]

@@ -90,7 +90,7 @@ class ACGANGame(ClassicGame):
             raise GankitError("game.name = \"acgan\" draws fresh labels for G's update; set train.reuse_fake = false")
         self.conditional = True  # the labels are what the class head learns, whatever model.conditional says
         self.product = GeneratorProduct(config.model.z_dim, data.num_classes)
-        self.w_d, self.w_g = config.game.aux_weight_d, config.game.aux_weight_g
+        self.w_d, self.w_g, self.fake_d = config.game.aux_weight_d, config.game.aux_weight_g, config.game.aux_fake_d
 
     def d_loss(self, ctx: Context) -> Tensor:
         G, D = ctx.G, ctx.D
@@ -106,7 +106,7 @@ class ACGANGame(ClassicGame):
             (real_logits, real_classes), (fake_logits, fake_classes) = D.both(real), D.both(fake)
         adversarial = self.loss.d(real_logits, fake_logits)
         ce_real, ce_fake = F.cross_entropy(real_classes, y), F.cross_entropy(fake_classes, y_fake)
-        loss = adversarial + self.w_d * (ce_real + ce_fake)
+        loss = adversarial + self.w_d * (ce_real + self.fake_d * ce_fake)
         penalty = self.d_penalty(real, fake, None, ctx)
         logged = adversarial
         if penalty is not None:
