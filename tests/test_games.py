@@ -125,7 +125,7 @@ def test_acgan_learns_to_classify_and_generates_by_class(tmp_path):
 def test_acgan_needs_labels_and_single_samples(tmp_path):
     with pytest.raises(GankitError, match="needs labelled data"):
         gankit.train("ring8", run_dir=tmp_path / "a", steps=1, progress=False, overrides=["game.name=acgan"])
-    with pytest.raises(GankitError, match="model.pack = 2"):
+    with pytest.raises(GankitError, match="model.pack = 2; D's second head"):
         gankit.train(None, run_dir=tmp_path / "b", steps=1, progress=False, overrides=[*ACGAN_DIGITS, "model.pack=2"])
 
 
@@ -167,3 +167,17 @@ def test_infogan_q_reads_the_codes_and_sample_fixes_them(tmp_path):
     again, _ = gankit.sample(tmp_path / "ig", n=8, code=[3, 0.0, 0.0])
     other, _ = gankit.sample(tmp_path / "ig", n=8, code=[4, 0.0, 0.0])
     assert x3.shape == (8, 1, 16, 16) and np.array_equal(x3, again) and not np.array_equal(x3, other)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["game.name=infogan", "game.categorical_codes=[1]"], "expected sizes of at least 2"),
+    (["game.name=infogan", "game.categorical_codes=[]", "game.continuous_codes=0"], "needs codes"),
+    (["game.name=acgan", "train.reuse_fake=true"], "does not take train.reuse_fake"),
+    (["game.name=infogan", "loss.feature_matching=0.1"], "does not take loss.feature_matching"),
+    (["game.name=chess"], "expected one of classic, acgan, infogan"),
+])
+def test_game_settings_are_checked_with_the_config(overrides, message):
+    from gankit.config import Config, apply_overrides
+
+    with pytest.raises(GankitError, match=message):
+        apply_overrides(Config(), overrides)

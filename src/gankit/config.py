@@ -329,6 +329,34 @@ def validate(config: Config, source: str = "config") -> None:
     device = config.train.device
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GankitError(f"{source}: train.device = {device!r}: expected auto, cpu, cuda or cuda:N")
+    penalty = config.loss.penalty if config.loss.penalty != "none" else ("gp" if config.loss.name == "wgan-gp" else "none")
+    if config.train.compile and penalty != "none":
+        raise GankitError(f"{source}: train.compile = true cannot be combined with a gradient penalty (loss.penalty = "
+                          f"{penalty!r}): torch.compile does not support double backward")
+    validate_game(config, source)
+
+
+def validate_game(config: Config, source: str) -> None:
+    """The game's settings, and the other settings a game rules out."""
+    game = config.game
+    if game.name == "classic":
+        return
+    if config.model.pack != 1:
+        raise GankitError(f"{source}: game.name = {game.name!r}: model.pack = {config.model.pack}; D's second head "
+                          f"reads each sample, so expected 1")
+    unsupported = [key for key, on in (("loss.feature_matching", config.loss.feature_matching),
+                                       ("loss.historical_averaging", config.loss.historical_averaging),
+                                       ("train.reuse_fake", config.train.reuse_fake)) if on]
+    if unsupported:
+        raise GankitError(f"{source}: game.name = {game.name!r} does not take {unsupported[0]} (the classic game's); "
+                          f"expected it off")
+    if game.name == "infogan":
+        if not game.categorical_codes and not game.continuous_codes:
+            raise GankitError(f"{source}: game.name = \"infogan\" needs codes: game.categorical_codes or "
+                              f"game.continuous_codes")
+        if any(k < 2 for k in game.categorical_codes):
+            raise GankitError(f"{source}: game.categorical_codes = {list(game.categorical_codes)}: expected sizes of "
+                              f"at least 2")
 
 
 # --------------------------------------------------------------------------------------------- writing

@@ -61,9 +61,6 @@ def acgan_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, d
     if data.y is None or not data.num_classes:
         raise GankitError(f"game.name = \"acgan\" needs labelled data; {data.name} has no labels "
                           f"(for files: data.label_column)")
-    if config.model.pack != 1:
-        raise GankitError(f"game.name = \"acgan\": model.pack = {config.model.pack}; D classifies each sample, so "
-                          f"expected 1")
     model = config.model
     if model.d_norm == "auto":
         model = replace(model, d_norm="none" if config.loss.name == "wgan-gp" else "batch")
@@ -83,11 +80,6 @@ class ACGANGame(ClassicGame):
     def __init__(self, config: Config, data: Dataset):
         G, D, self.model_info = acgan_models(config, data)
         super().__init__(config, data, G, D)
-        if config.loss.feature_matching or config.loss.historical_averaging:
-            raise GankitError("game.name = \"acgan\" does not take loss.feature_matching or loss.historical_averaging; "
-                              "set them to 0")
-        if config.train.reuse_fake:
-            raise GankitError("game.name = \"acgan\" draws fresh labels for G's update; set train.reuse_fake = false")
         self.conditional = True  # the labels are what the class head learns, whatever model.conditional says
         self.product = GeneratorProduct(config.model.z_dim, data.num_classes)
         self.w_d, self.w_g, self.fake_d = config.game.aux_weight_d, config.game.aux_weight_g, config.game.aux_fake_d

@@ -50,9 +50,6 @@ class ClassicGame(Game):
         if loss_cfg.feature_matching and not callable(getattr(D, "features", None)):
             raise GankitError("loss.feature_matching needs D.features(x, y) (the built-in models have it); "
                               "your D has no features method")
-        if train.compile and self.penalty != "none":
-            raise GankitError(f"train.compile = true cannot be combined with a gradient penalty (loss.penalty = "
-                              f"{self.penalty!r}): torch.compile does not support double backward")
         self.history: dict[str, HistoricalAverage] | None = None  # made in setup(), on the device
         # Where D's output separates real (above) from fake (below): 0 for logits, 1/2 for least squares' targets.
         self.d_threshold = 0.5 if loss_cfg.name == "least-squares" else 0.0

@@ -62,13 +62,6 @@ def mutual_information_penalty(q: tuple[list[Tensor], Tensor], cats: list[Tensor
 
 def infogan_models(config: Config, data: Dataset):
     game = config.game
-    if config.model.pack != 1:
-        raise GankitError(f"game.name = \"infogan\": model.pack = {config.model.pack}; Q reads each sample's codes, "
-                          f"so expected 1")
-    if not game.categorical_codes and not game.continuous_codes:
-        raise GankitError("game.name = \"infogan\" needs codes: game.categorical_codes or game.continuous_codes")
-    if any(k < 2 for k in game.categorical_codes):
-        raise GankitError(f"game.categorical_codes = {list(game.categorical_codes)}: expected sizes of at least 2")
     model = config.model
     if model.d_norm == "auto":
         model = replace(model, d_norm="none" if config.loss.name == "wgan-gp" else "batch")
@@ -95,9 +88,6 @@ class InfoGANGame(ClassicGame):
     def __init__(self, config: Config, data: Dataset):
         G, D, Q, self.model_info = infogan_models(config, data)
         super().__init__(config, data, G, D)
-        if config.loss.feature_matching or config.loss.historical_averaging or config.train.reuse_fake:
-            raise GankitError("game.name = \"infogan\" does not take loss.feature_matching, loss.historical_averaging "
-                              "or train.reuse_fake; set them off")
         self.players["Q"] = Q
         self.groups = [Group("g", ["G"], ema=config.train.ema), Group("d", ["D", "Q"])]
         self.phases = [Phase("d", self.d_loss, repeat=config.train.d_steps, after=self.after_d),
