@@ -29,6 +29,7 @@ from gankit.product_loader import load_generator
 from gankit.sampling import run_generator, seeded_inputs
 
 
+@torch.no_grad()
 def code_accuracy(run: str, n: int = 1000, seed: int = 0) -> dict:
     G, meta, _, _ = load_generator(run)
     codes = meta["model"]["infogan"]
@@ -71,5 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
     main()
