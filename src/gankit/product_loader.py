@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -13,11 +13,13 @@ from torch import nn
 from .config import ModelConfig
 from .checkpoint import load_checkpoint, unprefixed
 from .errors import GankitError
-from .metrics.evaluate import Evaluator, SampleSet
 from .models import MODELS
 from .models.codes import InfoGenerator
 from .runs import RunDir
 from .sampling import run_generator, seeded_inputs
+
+if TYPE_CHECKING:  # export and serve import this module: the metrics stay out of their imports
+    from .metrics.evaluate import Evaluator, SampleSet
 
 
 def build_generator(family: str, model_config: ModelConfig, model: dict[str, Any]) -> nn.Module:
@@ -53,9 +55,11 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | 
     return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 
-def eval_samples(evaluator: Evaluator, G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0
-                 ) -> SampleSet:
+def eval_samples(evaluator: "Evaluator", G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0
+                 ) -> "SampleSet":
     """``n`` samples of ``G`` in the data's units, from the same seeded inputs as ``gankit sample``, for an
     evaluator to score; a conditional G gets classes drawn with the data's frequencies."""
+    from .metrics.evaluate import SampleSet
+
     z, y = seeded_inputs(n, z_dim, seed, evaluator.structure.class_frequencies if conditional else None)
     return SampleSet(evaluator.to_units(run_generator(G, z, y)), y)
