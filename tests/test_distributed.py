@@ -175,3 +175,18 @@ def test_ctrl_c_stops_a_two_process_job_cleanly_with_a_checkpoint(tmp_path):
     assert "Traceback" not in err and "aborted" not in err and err.count("interrupted at step") == 1, err[-3000:]
     step = int(err.split("interrupted at step ")[1].split(";")[0])
     assert read_meta(tmp_path / "runs" / "c" / "checkpoints" / "latest.safetensors")["step"] == step > 0
+
+
+def test_a_game_with_a_two_player_group_averages_its_gradients_over_ranks(tmp_path):
+    """InfoGAN's group d holds D and Q: under 2 processes every player ends as one process's does."""
+    (tmp_path / "tiny.toml").write_text(CONFIG.replace('penalty = "r1"', 'penalty = "none"')
+                                        + '[game]\nname = "infogan"\ncategorical_codes = [4]\ncontinuous_codes = 1\n')
+    two = gankit("train", "tiny.toml", "--run-dir", "runs/two", "--nproc", "2", "--quiet", cwd=tmp_path)
+    one = gankit("train", "tiny.toml", "--run-dir", "runs/one", "--quiet", cwd=tmp_path)
+    assert two.returncode == 0 and one.returncode == 0, (two.stderr + one.stderr)[-3000:]
+    a = load_file(tmp_path / "runs/two/checkpoints/latest.safetensors")
+    b = load_file(tmp_path / "runs/one/checkpoints/latest.safetensors")
+    players = [k for k in b if k.startswith(("G.", "D.", "Q."))]
+    assert any(k.startswith("Q.") for k in players) and any(k.startswith("opt_d.") for k in b)
+    for name in players:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-5, msg=name)
