@@ -3,7 +3,7 @@
     def d_loss(ctx):
         real = ctx.batch()["x"]
         fake = ctx.G(ctx.noise(len(real))).detach()
-        loss = losses.ls_d(ctx.D(real), ctx.D(fake))
+        loss = losses.least_squares_d(ctx.D(real), ctx.D(fake))  # gankit.losses
         ctx.log("d_loss", loss)
         return loss
 """

@@ -2,7 +2,7 @@
 
 A game is a set of named networks (players) trained against each other. Each group of players has one
 optimizer and one loss scaler; each phase updates one group with one loss function of a ``Context``. The
-engine asks ``phases(step)`` at every step: which phases run is a function of the step alone, so a resumed
+engine asks ``phases_at(step)`` at every step: which phases run is a function of the step alone, so a resumed
 run needs no schedule state. k D steps per G step is ``repeat = k``; lazy regularisation is a phase with
 ``every = N`` (weight its loss by N); stages (pre-training, then joint training) are phases whose ``start``
 and ``stop`` bound the steps they run in.
