@@ -167,6 +167,10 @@ def test_infogan_q_reads_the_codes_and_sample_fixes_them(tmp_path):
     again, _ = gankit.sample(tmp_path / "ig", n=8, code=[3, 0.0, 0.0])
     other, _ = gankit.sample(tmp_path / "ig", n=8, code=[4, 0.0, 0.0])
     assert x3.shape == (8, 1, 16, 16) and np.array_equal(x3, again) and not np.array_equal(x3, other)
+    gankit.export(tmp_path / "ig", tmp_path / "exp", formats=["safetensors", "onnx"])  # parity-checked on onnxruntime
+    exported, _ = gankit.load(tmp_path / "exp").generate(8, seed=2)
+    sampled, _ = gankit.sample(tmp_path / "ig", n=8, seed=2)
+    np.testing.assert_allclose(exported, sampled, rtol=0, atol=1e-6)  # the codes come from z alone, as exported
 
 
 @pytest.mark.parametrize("overrides, message", [
