@@ -22,17 +22,17 @@ from .callbacks import Evaluate, ImageGrids, MetricsWriter, Progress, ReportWrit
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
 from .data.dataset import ARRAYS, configured_data_name
+from .engine import Engine, Game
 from .errors import GankitError
 from .fileio import atomic_write
+from .games import GAMES
 from .metrics import Evaluator, best_key
-from .models import MODELS
+from .models import MODELS, resolved
 from .models.codes import code_slots
 from .pictures import CodeGrids
 from .product_loader import eval_samples, load_generator
 from .runs import RunDir, create_run, default_run_path, open_run
 from .sampling import MINMAX_RANGE, run_generator, seeded_inputs, to_pixels
-from .engine import Engine, Game
-from .games import GAMES
 from .trainer import Trainer
 
 RECIPES = Path(__file__).parent / "configs"
@@ -56,20 +56,11 @@ def recipe(name: str) -> Path:
     return path
 
 
-def out_activation(config: Config, data: Dataset) -> str:
-    if config.model.out_activation != "auto":
-        return config.model.out_activation
-    return "tanh" if data.normalize == "minmax" else "none"
-
-
 def build_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
     """G and D of the configured family, seeded by the config, sized for the data."""
     num_classes = data.num_classes if config.model.conditional else 0
-    activation = out_activation(config, data)
     shape = data.shape
-    model = config.model
-    if model.d_norm == "auto":  # batch norm mixes samples, which a per-sample gradient penalty must not see
-        model = replace(model, d_norm="none" if config.loss.name == "wgan-gp" else "batch")
+    model, activation = resolved(config, data)
     torch.manual_seed(config.seed)
     G, D = MODELS.get(model.family)(model, shape, num_classes, activation)
     info = {"family": config.model.family, "shape": list(shape), "out_activation": activation}

@@ -25,7 +25,7 @@ from .metrics import Evaluator, is_better
 from .product_loader import eval_samples
 from .report import PROGRESS_GIF, REFRESH_S, write_report
 from .runs import MetricsLog, RunDir
-from .sampling import MINMAX_RANGE, fixed_batch, generator_grid, read_frames, save_gif
+from .sampling import fixed_batch, generator_grid, picture_range, read_frames, save_gif
 
 
 class Callback:
@@ -184,7 +184,24 @@ def picture_step(trainer, every: int, end: bool = False) -> bool:
     return trainer.step % every == 0
 
 
-class SamplePlotter(Callback):
+class Pictures(Callback):
+    """A callback that draws (``draw``) every ``every`` steps and once at the end of a run that did not diverge."""
+
+    every: int
+
+    def on_step_end(self, trainer) -> None:
+        if picture_step(trainer, self.every):
+            self.draw(trainer)
+
+    def on_train_end(self, trainer) -> None:
+        if picture_step(trainer, self.every, end=True):
+            self.draw(trainer)
+
+    def draw(self, trainer) -> None:
+        raise NotImplementedError
+
+
+class SamplePlotter(Pictures):
     """Every ``every`` steps, plots generated samples from a fixed noise batch against real ones (1-D/2-D data)."""
 
     def __init__(self, run: RunDir, every: int, n: int = 2000, seed: int = 0):
@@ -198,17 +215,9 @@ class SamplePlotter(Callback):
         self.labels = (torch.multinomial(trainer.label_probs.cpu(), n, replacement=True, generator=g)
                        .to(trainer.device) if trainer.conditional else None)
         if trainer.step == 0:
-            self.plot(trainer)
+            self.draw(trainer)
 
-    def on_step_end(self, trainer) -> None:
-        if picture_step(trainer, self.every):
-            self.plot(trainer)
-
-    def on_train_end(self, trainer) -> None:
-        if picture_step(trainer, self.every, end=True):
-            self.plot(trainer)
-
-    def plot(self, trainer) -> None:
+    def draw(self, trainer) -> None:
         from .plots import plot_samples
 
         G = trainer.sampling_G
@@ -221,7 +230,7 @@ class SamplePlotter(Callback):
         plot_samples(self.real.numpy(), fake.numpy(), path, title=f"{trainer.data.name}, step {trainer.step}")
 
 
-class ImageGrids(Callback):
+class ImageGrids(Pictures):
     """Grids of generated images from a fixed noise batch, ``samples/step_XXXXXXX.png``, and at the end
     ``samples/progress.gif`` of every grid in the folder (those of earlier sessions of a resumed run too).
 
@@ -238,9 +247,7 @@ class ImageGrids(Callback):
         self.class_names = data.class_names if trainer.conditional else []
         z, y = fixed_batch(trainer.z_dim, len(self.class_names), seed=self.seed + 2)
         self.z, self.y = z.to(trainer.device), (None if y is None else y.to(trainer.device))
-        # Black and white of the pictures: -1 and 1 for minmax data, else the real data's extremes.
-        self.value_range = (MINMAX_RANGE if data.normalize == "minmax"
-                            else (data.x.min().item(), data.x.max().item()))
+        self.value_range = picture_range(data)
         if trainer.step == 0:
             self.draw(trainer)
         else:  # grids past the checkpoint belong to a session the resume discards, like metrics.jsonl lines
@@ -248,13 +255,8 @@ class ImageGrids(Callback):
                 if step > trainer.step:
                     path.unlink()
 
-    def on_step_end(self, trainer) -> None:
-        if picture_step(trainer, self.every):
-            self.draw(trainer)
-
     def on_train_end(self, trainer) -> None:
-        if picture_step(trainer, self.every, end=True):
-            self.draw(trainer)
+        super().on_train_end(trainer)
         frames = read_frames(path for _, path in self.run.pictures())
         if frames:
             durations = [self.GIF_FRAME_MS] * (len(frames) - 1) + [self.GIF_LAST_FRAME_MS]

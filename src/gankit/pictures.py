@@ -11,23 +11,20 @@ import torch
 
 from .models.codes import code_slots
 from .runs import RunDir
-from .sampling import MINMAX_RANGE, image_grid, run_generator, to_pixels
+from .callbacks import Pictures
+from .sampling import image_grid, picture_range, run_generator, to_pixels
 
 COLUMNS = 8  # values of the continuous code along each row
 
 
-class CodeGrids:
+class CodeGrids(Pictures):
     def __init__(self, run: RunDir, every: int, codes: dict, seed: int = 0):
         self.run, self.every, self.codes, self.seed = run, every, codes, seed
 
-    def on_step_end(self, trainer) -> None:
-        if trainer.step % self.every == 0:
-            self.draw(trainer)
+    def on_train_start(self, trainer) -> None:
+        self.value_range = picture_range(trainer.data)
 
-    def on_train_end(self, trainer) -> None:
-        self.draw(trainer)
-
-    def grid(self, G, device, j: int, value_range):
+    def grid(self, G, device, j: int):
         """The grid of continuous code ``j``: [rows = categories of code 0 (or 1 row), COLUMNS values of c_j]."""
         cats, cont = self.codes["categorical"], self.codes["continuous"]
         rows = list(range(cats[0])) if cats else [0]
@@ -38,13 +35,9 @@ class CodeGrids:
                 values = [r if i == 0 else 0 for i in range(len(cats))] + [v if k == j else 0.0 for k in range(cont)]
                 slots.append(code_slots(cats, cont, values, 1))
         z = torch.cat([noise.expand(len(slots), -1), torch.cat(slots)], dim=1).to(device)
-        pixels = to_pixels(run_generator(G, z), value_range)
+        pixels = to_pixels(run_generator(G, z), self.value_range)
         return image_grid(pixels, nrow=COLUMNS, row_labels=[f"c0={r}" for r in rows] if cats else ())
 
     def draw(self, trainer) -> None:
-        data = trainer.data
-        if not data.is_image or not self.codes["continuous"]:
-            return
-        value_range = MINMAX_RANGE if data.normalize == "minmax" else (data.x.min().item(), data.x.max().item())
         for j in range(self.codes["continuous"]):
-            self.grid(trainer.sampling_G, trainer.device, j, value_range).save(self.run.samples / f"codes-c{j}.png")
+            self.grid(trainer.sampling_G, trainer.device, j).save(self.run.samples / f"codes-c{j}.png")

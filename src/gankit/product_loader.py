@@ -26,8 +26,8 @@ def build_generator(family: str, model_config: ModelConfig, model: dict[str, Any
     """The generator a checkpoint's ``model`` section describes, with fresh weights: the family's G, wrapped as
     InfoGAN's when the run had codes (``model["infogan"]``)."""
     codes = model.get("infogan")
-    inner_config = (replace(model_config, z_dim=codes["noise"] + sum(codes["categorical"]) + codes["continuous"])
-                    if codes else model_config)
+    inner_config = (replace(model_config, z_dim=InfoGenerator.inner_dim(codes["noise"], codes["categorical"],
+                                                                        codes["continuous"])) if codes else model_config)
     G, _ = MODELS.get(family)(inner_config, tuple(model["shape"]), model["num_classes"], model["out_activation"])
     if codes:
         G = InfoGenerator(G, codes["noise"], codes["categorical"], codes["continuous"])

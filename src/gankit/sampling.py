@@ -46,6 +46,11 @@ def to_pixels(images: Tensor | np.ndarray, value_range: tuple[float, float] | No
     return pixels.transpose(0, 2, 3, 1)  # [N, H, W, C]
 
 
+def picture_range(data) -> tuple[float, float]:
+    """Black and white of a data set's pictures: -1 and 1 for minmax data, else the real data's extremes."""
+    return MINMAX_RANGE if data.normalize == "minmax" else (data.x.min().item(), data.x.max().item())
+
+
 def to_image(pixels: np.ndarray):
     """A PIL image of one image's uint8 pixels [H, W, C]: mode "L" for C = 1, "RGB" for C = 3."""
     from PIL import Image

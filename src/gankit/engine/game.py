@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from torch import Tensor, nn
 
+from ..errors import GankitError
+
 if TYPE_CHECKING:
     from .context import Context
 
@@ -66,7 +68,7 @@ class Phase:
 class Game:
     """The base of every game: set ``players``, ``groups`` and ``phases`` in ``__init__``.
 
-    Optional hooks: ``phases_at(step)`` (default: the declared phases that run at that step),
+    Optional hooks: ``phases_at(step)`` (default: the declared phases that run at that step), ``fast_settings()``,
     ``state()`` / ``load_state(tensors, meta)`` for the game's own checkpointed state, ``summarize(record)``
     to derive statistics from the window's means, ``watch(record, engine)`` to warn about what it sees,
     and ``product`` (what the trained game is for; see ``gankit.products``).
@@ -89,6 +91,10 @@ class Game:
     def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
         pass
 
+    def fast_settings(self) -> dict[str, Any]:
+        """The game's own speed settings in effect, for ``Engine.fast_settings``."""
+        return {}
+
     def summarize(self, record: dict[str, Any]) -> dict[str, Any]:
         return record
 
@@ -97,8 +103,6 @@ class Game:
 
     def check(self) -> None:
         """Refuse a declaration that cannot train: unknown players or groups, a player in two groups."""
-        from ..errors import GankitError
-
         seen: dict[str, str] = {}
         for group in self.groups:
             for name in group.players:

@@ -15,7 +15,6 @@ and writes a checkpoint; Ctrl-C calls it.
 from __future__ import annotations
 
 import copy
-import itertools
 import signal
 import sys
 import threading
@@ -78,13 +77,13 @@ class Engine:
         self.params = {g.name: [p for name in g.players for p in self.players[name].parameters()]
                        for g in game.groups}
         self.trainable = {g: [p for p in ps if p.requires_grad] for g, ps in self.params.items()}
+        self._frozen: dict[tuple, list[nn.Parameter]] = {}
         self.lr_scale = 1.0  # lowered after each NaN rollback
         self.retries = 0
         self.warnings: list[str] = []
         self._warned: set[str] = set()
-        self.optimizers = {g.name: make_optimizer(itertools.chain(*(self.players[n].parameters() for n in g.players)),
-                                                  train, self.base_lr(g.name), self.betas(g.name), self.device)
-                           for g in game.groups}
+        self.optimizers = {g.name: make_optimizer(self.params[g.name], train, self.base_lr(g.name), self.betas(g.name),
+                                                  self.device) for g in game.groups}
         self.amp_dtype = autocast_dtype(train.precision, self.device)
         # fp16's narrow range needs loss scaling (one scaler per group: their losses differ in size); bf16 does not
         scaling = self.amp_dtype is torch.float16
@@ -100,6 +99,8 @@ class Engine:
             for m in modules:
                 m.compile()  # in place: state_dict keys stay the same
         self.conditional = bool(game.conditional)
+        if game.product is None and "G" in self.players:  # a user's game with a G: a generator of z ~ N(0, I)
+            game.product = GeneratorProduct(config.model.z_dim)
         fields = {"x": data.x.to(self.device)}
         if self.channels_last:
             fields["x"] = fields["x"].contiguous(memory_format=torch.channels_last)
@@ -163,9 +164,13 @@ class Engine:
         self._window_steps += 1
 
     def frozen(self, phase: Phase) -> list[nn.Parameter]:
-        if phase.freeze == "others":
-            return [p for g, ps in self.trainable.items() if g != phase.group for p in ps]
-        return [p for name in phase.freeze for p in self.players[name].parameters() if p.requires_grad]
+        """The weights that get no gradient while ``phase``'s loss is taken (listed once per group and freeze)."""
+        key = (phase.group, phase.freeze if isinstance(phase.freeze, str) else tuple(phase.freeze))
+        if key not in self._frozen:
+            self._frozen[key] = (
+                [p for g, ps in self.trainable.items() if g != phase.group for p in ps] if phase.freeze == "others"
+                else [p for name in phase.freeze for p in self.players[name].parameters() if p.requires_grad])
+        return self._frozen[key]
 
     def run_phase(self, phase: Phase, measure: bool = False) -> None:
         frozen = self.frozen(phase)
@@ -278,17 +283,11 @@ class Engine:
         return {"device": str(self.device), "precision": str(self.amp_dtype).removeprefix("torch.")
                 if self.amp_dtype else "fp32", "fused_optimizer": train.fused_optimizer,
                 "channels_last": self.channels_last, "threads": self.threads or torch.get_num_threads(),
-                "fast_dropout": self.fast_dropout, "compile": train.compile, **self.game_settings()}
-
-    def game_settings(self) -> dict[str, Any]:
-        settings = getattr(self.game, "fast_settings", None)
-        return settings() if callable(settings) else {}
+                "fast_dropout": self.fast_dropout, "compile": train.compile, **self.game.fast_settings()}
 
     @property
     def product(self):
         """What the trained game is for (``gankit.products``): a generator from a prior for the built-in games."""
-        if self.game.product is None and "G" in self.players:  # a user's game with a G: a generator of z
-            self.game.product = GeneratorProduct(self.config.model.z_dim)
         return self.game.product
 
     @property

@@ -14,8 +14,6 @@ G's moving average.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -24,9 +22,9 @@ from ..config import Config
 from ..data import Dataset
 from ..engine import Context
 from ..errors import GankitError
-from ..models import MODELS
+from ..models import MODELS, head_width, resolved
 from ..products import GeneratorProduct
-from .classic import D_STATS, ClassicGame
+from .classic import ClassicGame
 
 
 class AuxiliaryClassifierD(nn.Module):
@@ -34,12 +32,8 @@ class AuxiliaryClassifierD(nn.Module):
 
     def __init__(self, D: nn.Module, num_classes: int):
         super().__init__()
-        head = getattr(D, "head", None)
-        if not (callable(getattr(D, "features", None)) and isinstance(head, nn.Linear)):
-            raise GankitError("game.name = \"acgan\" needs a D with features(x) and a linear head (the built-in "
-                              "models have both)")
         self.d = D
-        self.classes = nn.Linear(head.in_features, num_classes)
+        self.classes = nn.Linear(head_width(D, 'game.name = "acgan"'), num_classes)
 
     @property
     def batch_independent(self) -> bool:
@@ -61,11 +55,7 @@ def acgan_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, d
     if data.y is None or not data.num_classes:
         raise GankitError(f"game.name = \"acgan\" needs labelled data; {data.name} has no labels "
                           f"(for files: data.label_column)")
-    model = config.model
-    if model.d_norm == "auto":
-        model = replace(model, d_norm="none" if config.loss.name == "wgan-gp" else "batch")
-    activation = ("tanh" if data.normalize == "minmax" else "none") if model.out_activation == "auto" \
-        else model.out_activation
+    model, activation = resolved(config, data)
     torch.manual_seed(config.seed)
     build = MODELS.get(model.family)
     G, _ = build(model, data.shape, data.num_classes, activation)
@@ -99,14 +89,8 @@ class ACGANGame(ClassicGame):
         adversarial = self.loss.d(real_logits, fake_logits)
         ce_real, ce_fake = F.cross_entropy(real_classes, y), F.cross_entropy(fake_classes, y_fake)
         loss = adversarial + self.w_d * (ce_real + self.fake_d * ce_fake)
-        penalty = self.d_penalty(real, fake, None, ctx)
-        logged = adversarial
-        if penalty is not None:
-            loss = loss + penalty
-            logged = logged + (penalty.nan_to_num(0.0, 0.0, 0.0) if ctx.scaling("d") else penalty)
-        logits = torch.stack([real_logits.detach(), fake_logits.detach()])  # [2, B]
-        ctx.log_many(D_STATS, torch.cat([logged.detach().reshape(1), logits.mean(1), torch.sigmoid(logits).mean(1),
-                                         (logits > self.d_threshold).float().mean(1)]))
+        loss, logged = self.add_penalty(loss, adversarial, real, fake, None, ctx)
+        self.log_d(ctx, logged, real_logits, fake_logits)
         ctx.log_many(("ce_real", "ce_fake", "class_acc_real"),
                      torch.stack([ce_real.detach(), ce_fake.detach(),
                                   (real_classes.detach().argmax(1) == y).float().mean()]))
@@ -117,11 +101,7 @@ class ACGANGame(ClassicGame):
         y = ctx.labels(ctx.batch_size)
         fake = self.d_input(G(ctx.noise(ctx.batch_size), y).float(), ctx)
         fake_logits, fake_classes = D.both(fake)
-        real_logits = None
-        if self.loss.relativistic:
-            with torch.no_grad():
-                real_logits = D(self.d_input(ctx.batch()["x"], ctx)).float()
         ce = F.cross_entropy(fake_classes, y)
-        loss = self.loss.g(fake_logits, real_logits) + self.w_g * ce
+        loss = self.loss.g(fake_logits, self.real_logits_for_g(ctx)) + self.w_g * ce
         ctx.log_many(("g_loss", "ce_g"), torch.stack([loss.detach(), ce.detach()]))
         return loss

@@ -87,20 +87,35 @@ class ClassicGame(Game):
         else:
             real_logits, fake_logits = D(real, y).float(), D(fake, y).float()
         loss = self.loss.d(real_logits, fake_logits)
-        penalty = self.d_penalty(real, fake, y, ctx)
-        logged = loss
-        if penalty is not None:
-            loss = loss + penalty
-            # fp16: a loss scale too large for the penalty's inner gradient makes it inf at this step; the
-            # scaler then skips the step and halves its scale, which is not divergence (nor logged as such)
-            logged = logged + (penalty.nan_to_num(0.0, 0.0, 0.0) if ctx.scaling("d") else penalty)
+        loss, logged = self.add_penalty(loss, loss, real, fake, y, ctx)
         if self.history is not None:
             h = self.history["D"].penalty(D)
             loss, logged = loss + h, logged + h
+        self.log_d(ctx, logged, real_logits, fake_logits)
+        return loss
+
+    def add_penalty(self, loss: Tensor, logged: Tensor, real: Tensor, fake: Tensor, y: Tensor | None,
+                    ctx: Context) -> tuple[Tensor, Tensor]:
+        """(loss, logged) plus the configured gradient penalty at this D update, if it is one."""
+        penalty = self.d_penalty(real, fake, y, ctx)
+        if penalty is None:
+            return loss, logged
+        # fp16: a loss scale too large for the penalty's inner gradient makes it inf at this step; the scaler then
+        # skips the step and halves its scale, which is not divergence (nor logged as such)
+        return loss + penalty, logged + (penalty.nan_to_num(0.0, 0.0, 0.0) if ctx.scaling("d") else penalty)
+
+    def log_d(self, ctx: Context, logged: Tensor, real_logits: Tensor, fake_logits: Tensor) -> None:
+        """D's loss and scores (D_STATS) in one addition to the window sums."""
         logits = torch.stack([real_logits.detach(), fake_logits.detach()])  # [2, B]: few, batched ops per step
         ctx.log_many(D_STATS, torch.cat([logged.detach().reshape(1), logits.mean(1), torch.sigmoid(logits).mean(1),
                                          (logits > self.d_threshold).float().mean(1)]))
-        return loss
+
+    def real_logits_for_g(self, ctx: Context) -> Tensor | None:
+        """D's logits on a real batch for G's relativistic losses (None for the others)."""
+        if not self.loss.relativistic:
+            return None
+        with torch.no_grad():
+            return ctx.D(self.d_input(ctx.batch()["x"], ctx)).float()
 
     def after_d(self, ctx: Context) -> None:
         if self.history is not None:

@@ -27,11 +27,10 @@ from torch import Tensor, nn
 from ..config import Config
 from ..data import Dataset
 from ..engine import Context, Group, Phase
-from ..errors import GankitError
-from ..models import MODELS
+from ..models import MODELS, head_width, resolved
 from ..models.codes import InfoGenerator
 from ..products import GeneratorProduct
-from .classic import D_STATS, ClassicGame
+from .classic import ClassicGame
 
 
 class QHead(nn.Module):
@@ -62,21 +61,14 @@ def mutual_information_penalty(q: tuple[list[Tensor], Tensor], cats: list[Tensor
 
 def infogan_models(config: Config, data: Dataset):
     game = config.game
-    model = config.model
-    if model.d_norm == "auto":
-        model = replace(model, d_norm="none" if config.loss.name == "wgan-gp" else "batch")
-    activation = ("tanh" if data.normalize == "minmax" else "none") if model.out_activation == "auto" \
-        else model.out_activation
+    model, activation = resolved(config, data)
     torch.manual_seed(config.seed)
     build = MODELS.get(model.family)
-    inner_dim = model.z_dim + sum(game.categorical_codes) + game.continuous_codes
+    inner_dim = InfoGenerator.inner_dim(model.z_dim, game.categorical_codes, game.continuous_codes)
     inner, _ = build(replace(model, z_dim=inner_dim), data.shape, 0, activation)
     _, D = build(model, data.shape, 0, activation)
-    head = getattr(D, "head", None)
-    if not (callable(getattr(D, "features", None)) and isinstance(head, nn.Linear)):
-        raise GankitError("game.name = \"infogan\" needs a D with features(x) and a linear head (the built-ins have)")
     G = InfoGenerator(inner, model.z_dim, game.categorical_codes, game.continuous_codes)
-    Q = QHead(head.in_features, game.categorical_codes, game.continuous_codes)
+    Q = QHead(head_width(D, 'game.name = "infogan"'), game.categorical_codes, game.continuous_codes)
     codes = {"noise": model.z_dim, "categorical": list(game.categorical_codes), "continuous": game.continuous_codes}
     info = {"family": model.family, "shape": list(data.shape), "out_activation": activation, "infogan": codes}
     return G, D, Q, info
@@ -106,14 +98,8 @@ class InfoGANGame(ClassicGame):
         adversarial = self.loss.d(real_logits, fake_logits)
         mi = mutual_information_penalty(Q(h_fake), *G.codes(z))
         loss = adversarial + self.weight * mi
-        penalty = self.d_penalty(real, fake, None, ctx)
-        logged = adversarial
-        if penalty is not None:
-            loss = loss + penalty
-            logged = logged + (penalty.nan_to_num(0.0, 0.0, 0.0) if ctx.scaling("d") else penalty)
-        logits = torch.stack([real_logits.detach(), fake_logits.detach()])  # [2, B]
-        ctx.log_many(D_STATS, torch.cat([logged.detach().reshape(1), logits.mean(1), torch.sigmoid(logits).mean(1),
-                                         (logits > self.d_threshold).float().mean(1)]))
+        loss, logged = self.add_penalty(loss, adversarial, real, fake, None, ctx)
+        self.log_d(ctx, logged, real_logits, fake_logits)
         ctx.log("mi_d", mi)
         return loss
 
@@ -121,15 +107,10 @@ class InfoGANGame(ClassicGame):
         G, D, Q = ctx.G, ctx.D, ctx.Q
         z = ctx.noise(ctx.batch_size, G.z_dim)
         h = D.features(self.d_input(G(z).float(), ctx))
-        real_logits = None
-        if self.loss.relativistic:
-            with torch.no_grad():
-                real_logits = D(self.d_input(ctx.batch()["x"], ctx)).float()
-        logits, cats_and_cont = Q(h), G.codes(z)
-        mi = mutual_information_penalty(logits, *cats_and_cont)
-        loss = self.loss.g(D.last_layer(h).float(), real_logits) + self.weight * mi
-        cats = cats_and_cont[0]
+        q, (cats, cont) = Q(h), G.codes(z)
+        mi = mutual_information_penalty(q, cats, cont)
+        loss = self.loss.g(D.last_layer(h).float(), self.real_logits_for_g(ctx)) + self.weight * mi
         if cats:  # how often Q names the first categorical code G was given: the code is being used
-            ctx.log("q_acc", (logits[0][0].detach().argmax(1) == cats[0]).float().mean())
+            ctx.log("q_acc", (q[0][0].detach().argmax(1) == cats[0]).float().mean())
         ctx.log_many(("g_loss", "mi_g"), torch.stack([loss.detach(), mi.detach()]))
         return loss

@@ -29,6 +29,11 @@ class InfoGenerator(nn.Module):
         self.categorical, self.continuous = tuple(categorical), continuous
         self.z_dim = noise_dim + len(self.categorical) + continuous
 
+    @staticmethod
+    def inner_dim(noise_dim: int, categorical: Sequence[int], continuous: int) -> int:
+        """The inner G's input: the noise, a one-hot per categorical code, the continuous codes."""
+        return noise_dim + sum(categorical) + continuous
+
     def codes(self, z: Tensor) -> tuple[list[Tensor], Tensor]:  # [n, z_dim] -> categories [n] each, cont [n, C]
         p = phi(z[:, self.noise_dim:].float())
         cats = [torch.floor(p[:, i] * k).clamp(0, k - 1) for i, k in enumerate(self.categorical)]
