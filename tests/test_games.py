@@ -199,3 +199,12 @@ def test_export_and_serve_import_neither_the_api_the_engine_nor_the_metrics():
             "'gankit.metrics', 'gankit.cli', 'gankit.games'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_runs_of_another_game_are_named_after_it():
+    from gankit.config import Config, apply_overrides
+
+    assert apply_overrides(Config(), ["data.name=fashion-mnist"]).run_name == "fashion-mnist"
+    assert apply_overrides(Config(), ["data.name=fashion-mnist", "game.name=acgan"]).run_name == "acgan-fashion-mnist"
+    for recipe in ("acgan-fashion-mnist", "infogan-digits"):  # the README's commands find runs/<recipe>
+        assert gankit.load_config(gankit.recipe(recipe)).run_name == recipe

@@ -135,8 +135,10 @@ class Config:
     def run_name(self) -> str:
         if self.name:
             return self.name
-        return Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx") \
+        data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx") \
             else self.data.name
+        # another game on the same data is another run: runs/acgan-fashion-mnist beside runs/fashion-mnist
+        return data if self.game.name == "classic" else f"{self.game.name}-{data}"
 
 
 CHOICES = {
@@ -342,13 +344,13 @@ def validate_game(config: Config, source: str) -> None:
     if game.name == "classic":
         return
     if config.model.pack != 1:
-        raise GankitError(f"{source}: game.name = {game.name!r}: model.pack = {config.model.pack}; D's second head "
+        raise GankitError(f"{source}: game.name = \"{game.name}\": model.pack = {config.model.pack}; D's second head "
                           f"reads each sample, so expected 1")
     unsupported = [key for key, on in (("loss.feature_matching", config.loss.feature_matching),
                                        ("loss.historical_averaging", config.loss.historical_averaging),
                                        ("train.reuse_fake", config.train.reuse_fake)) if on]
     if unsupported:
-        raise GankitError(f"{source}: game.name = {game.name!r} does not take {unsupported[0]} (the classic game's); "
+        raise GankitError(f"{source}: game.name = \"{game.name}\" does not take {unsupported[0]} (the classic game's); "
                           f"expected it off")
     if game.name == "infogan":
         if not game.categorical_codes and not game.continuous_codes:

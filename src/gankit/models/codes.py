@@ -50,8 +50,9 @@ def code_slots(categorical: Sequence[int], continuous: int, values: Sequence[flo
     """The standard-normal slots [n, len(values)] that give the codes ``values`` (category indices first, then
     continuous values in [-1, 1]): the inverse of ``InfoGenerator.codes``, at the middle of each category."""
     if len(values) != len(categorical) + continuous:
-        raise GankitError(f"--code: {len(values)} values given; this generator has {len(categorical)} categorical "
-                          f"code(s) of sizes {list(categorical)} and {continuous} continuous one(s)")
+        raise GankitError(f"--code: {len(values)} value{'s' * (len(values) != 1)} given; expected "
+                          f"{len(categorical) + continuous}: this generator has {len(categorical)} categorical code(s) "
+                          f"of sizes {list(categorical)}, then {continuous} continuous one(s)")
     p = []
     for v, k in zip(values, categorical):
         if not (float(v).is_integer() and 0 <= v < k):
