@@ -149,6 +149,7 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
                          *evaluation, *picture_callbacks(run, data, plot_every, config.seed, info.get("infogan")), *tensorboard,
                          *callbacks, ReportWriter(run, plot_every)] if world.is_main else []
     record = trainer.fit()
+    distributed.shutdown()
     return TrainResult(run.path, trainer.step, trainer.stop_reason or "finished", record, trainer)
 
 

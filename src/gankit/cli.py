@@ -208,16 +208,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def report(result) -> int:
-    from .distributed import current
-
-    if not current().is_main:
+    world = result.trainer.world  # the process group is down by now; the run remembers its place in it
+    if not world.is_main:
         return 0  # rank 0 speaks for the job
     where = result.run_dir
     if result.stop_reason == "interrupted":
         print(f"gankit: interrupted at step {result.step}; checkpoint saved in {where}/checkpoints/\n"
               f"continue with: gankit train --resume --run-dir {where}", file=sys.stderr)
         # under torchrun a clean stop exits 0, or torchrun reports a failed worker; `--nproc` returns 130 itself
-        return 0 if current().distributed else EXIT_INTERRUPTED
+        return 0 if world.distributed else EXIT_INTERRUPTED
     print(f"trained {result.step} steps; run folder: {where}")
     return 0
 

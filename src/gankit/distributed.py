@@ -54,11 +54,28 @@ def init(device: str = "auto") -> World:
         raise GankitError(f"process {world.local_rank} of this machine has no GPU of its own ({torch.cuda.device_count()} "
                           f"visible); start at most that many per machine, or set train.device = \"cpu\" for gloo")
     if not dist.is_initialized():
+        global _owned
+        _owned = True
         if cuda:
             torch.cuda.set_device(world.local_rank)
         # a rank that dies makes torchrun stop the others; the timeout bounds a hang on a lost peer
         dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(minutes=10))
     return world
+
+
+_owned = False  # this module made the process group, so it takes it down
+
+
+def shutdown() -> None:
+    """Take down the process group ``init`` made, once every rank is done with it. Left to the interpreter's exit,
+    gloo's worker threads were torn down under it and a rank could abort (SIGABRT, "terminate called without an
+    active exception") after a run that had finished. Called only on success: after a rank's error the others may
+    be inside a collective, and a barrier would hang them."""
+    global _owned
+    if _owned and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    _owned = False
 
 
 def current() -> World:
