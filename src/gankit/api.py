@@ -63,6 +63,8 @@ def build_models(config: Config, data: Dataset) -> tuple[nn.Module, nn.Module, d
     model, activation = resolved(config, data)
     torch.manual_seed(config.seed)
     G, D = MODELS.get(model.family)(model, shape, num_classes, activation)
+    if data.lengths is not None and callable(getattr(G, "fit_lengths", None)):
+        G.fit_lengths(data.lengths)  # a buffer: saved with G's weights, so sampling draws the data's lengths
     info = {"family": config.model.family, "shape": list(shape), "out_activation": activation}
     return G, D, info
 

@@ -32,11 +32,13 @@ class DataConfig:
     image_size: int = 0  # images are resized (and centre-cropped) to this side; 0 = as they come
     channels: int = 0  # images: 1 = grey, 3 = RGB; 0 = as they come (folders: RGB unless all are grey)
     bad_files: str = "error"  # image folders: error | skip, for files that cannot be decoded
+    window: int = 0  # one long series (a 2-D file): cut into sliding windows of this many steps (stride 1); 0 = rows
+    max_length: int = 0  # text (words, lines): longer items are dropped; 0 = the longest item's length
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: str = "mlp"  # model family from the models registry
+    family: str = "mlp"  # mlp | dcgan | rnn (sequences and text), or a family from the models registry
     z_dim: int = 8  # size of the noise vector z
     g_hidden: int = 128  # width of G's hidden layers
     d_hidden: int = 128  # width of D's hidden layers
@@ -52,6 +54,10 @@ class ModelConfig:
     minibatch_features: int = 0  # minibatch discrimination kernels in D (Salimans et al. 2016); 0 = off
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges packs of m samples; data.batch_size must divide by m
     latent_classes: int = 0  # MLP G: z_0 picks one of K categories (a discrete latent, DeLiGAN-style); 0 = off
+    cell: str = "gru"  # rnn: gru | lstm, the recurrent cell of G and D (z_dim is then the noise per step)
+    d_bidirectional: bool = False  # rnn: D reads the sequence both ways
+    d_judge: str = "sequence"  # rnn: sequence (one logit from D's final state) | step (one per step, RCGAN)
+    gumbel_tau: float = 1.0  # rnn on text: temperature of G's straight-through Gumbel-softmax
 
 
 @dataclass(frozen=True)
@@ -110,13 +116,16 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class GameConfig:
-    name: str = "classic"  # classic | acgan | infogan: the game the engine plays (gankit.games)
+    name: str = "classic"  # classic | acgan | infogan | timegan: the game the engine plays (gankit.games)
     aux_weight_d: float = 1.0  # acgan: weight of D's class cross-entropy on real and generated samples
     aux_weight_g: float = 1.0  # acgan: weight of G's class cross-entropy on its own samples
     aux_fake_d: float = 1.0  # acgan: weight of G's samples in D's class cross-entropy (1: the paper; 0: real only)
     categorical_codes: tuple[int, ...] = (10,)  # infogan: sizes of the categorical codes c_i ~ Cat(K_i) in G's input
     continuous_codes: int = 2  # infogan: continuous codes c_j ~ U(-1, 1) in G's input
     info_weight: float = 1.0  # infogan: weight lambda of the mutual-information term, for G and Q
+    embedding_steps: int = 1000  # timegan: steps of stage 1, the autoencoder (embedder and recovery) alone
+    supervised_steps: int = 1000  # timegan: steps of stage 2, the supervisor alone; joint training after both
+    d_threshold: float = 0.15  # timegan: D learns at a joint step only while its loss is above this
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,8 @@ CHOICES = {
     "model.out_activation": ("auto", "none", "tanh"),
     "model.d_conditioning": ("concat", "projection"),
     "model.d_norm": ("auto", "batch", "none"),
+    "model.cell": ("gru", "lstm"),
+    "model.d_judge": ("sequence", "step"),
     "data.split": ("train", "test", "all"),
     "data.bad_files": ("error", "skip"),
     "loss.name": ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "least-squares", "hinge",
@@ -154,14 +165,15 @@ CHOICES = {
     "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "game.name": ("classic", "acgan", "infogan"),
+    "game.name": ("classic", "acgan", "infogan", "timegan"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
-            "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor"}
-NON_NEGATIVE = {"eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
+            "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor", "model.gumbel_tau"}
+NON_NEGATIVE = {"data.window", "data.max_length", "eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
                 "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
-                "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight"}
+                "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight",
+                "game.embedding_steps", "game.supervised_steps", "game.d_threshold"}
 
 
 # --------------------------------------------------------------------------------------------- reading

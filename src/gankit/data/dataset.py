@@ -17,7 +17,7 @@ from ..registry import Registry
 class RawData:
     """What a loader returns: values in the data's own units, before normalisation."""
 
-    x: torch.Tensor  # [N, F] rows or [N, C, H, W] images, float32
+    x: torch.Tensor  # [N, F] rows, [N, C, H, W] images or [N, T, F] sequences, float32
     y: torch.Tensor | None = None  # [N] int64 class indices 0..K-1
     class_names: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
@@ -25,6 +25,8 @@ class RawData:
     value_range: tuple[float, float] | None = None  # known range, used by minmax instead of the observed one
     modes: torch.Tensor | None = None  # [M, F] centres of a mixture, when known
     mode_std: float = 0.0
+    lengths: torch.Tensor | None = None  # sequences of varying length: [N] int64 valid steps, zero padding after
+    vocab: list[str] = field(default_factory=list)  # text: the symbol of each one-hot feature; vocab[0] ends an item
 
 
 # A loader: (config, seed) -> RawData
@@ -37,27 +39,41 @@ class Dataset:
     """Training data in the space the networks see: ``raw = x * scale + shift``."""
 
     name: str
-    x: torch.Tensor  # [N, F] rows or [N, C, H, W] images, float32, normalised
+    x: torch.Tensor  # [N, F] rows, [N, C, H, W] images or [N, T, F] sequences, float32, normalised
     y: torch.Tensor | None  # [N] int64, or None when unlabelled
-    shift: torch.Tensor  # [F] for rows, [C, 1, 1] for images: per feature or channel
+    shift: torch.Tensor  # [F] for rows and sequences, [C, 1, 1] for images: per feature or channel
     scale: torch.Tensor
     normalize: str  # none | standard | minmax, as applied
     class_names: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     modes: torch.Tensor | None = None  # [M, F] in raw units
     mode_std: float = 0.0
+    lengths: torch.Tensor | None = None  # [N] valid steps of each sequence when they vary (padding is zero)
+    vocab: list[str] = field(default_factory=list)  # text: one-hot feature i is symbol vocab[i]; vocab[0] = end
 
     def __len__(self) -> int:
         return self.x.shape[0]
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """Shape of one sample: (F,) for rows, (C, H, W) for images."""
+        """Shape of one sample: (F,) for rows, (C, H, W) for images, (T, F) for sequences."""
         return tuple(self.x.shape[1:])
 
     @property
     def is_image(self) -> bool:
         return self.x.dim() == 4
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.x.dim() == 3
+
+    @property
+    def is_text(self) -> bool:
+        return bool(self.vocab)
+
+    def mask(self) -> torch.Tensor | None:
+        """[N, T] True at the valid steps of each sequence, or None when all are full length."""
+        return None if self.lengths is None else steps_mask(self.lengths, self.x.shape[1])
 
     @property
     def num_features(self) -> int:
@@ -76,6 +92,11 @@ class Dataset:
 
 
 
+def steps_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """[N] lengths -> [N, steps] bool, True at t < length."""
+    return torch.arange(steps, device=lengths.device) < lengths[:, None]
+
+
 def label_index(class_names: list[str], label: str | int) -> int:
     """A class by its name in the data (``"7"``, ``"cat"``) or by its index."""
     if not class_names:
@@ -92,7 +113,7 @@ def label_index(class_names: list[str], label: str | int) -> int:
 
 
 # data sets read from data.path, and so named by it
-FROM_PATH = ("file", "idx", "images")
+FROM_PATH = ("file", "idx", "images", "lines")
 
 
 def load_data(config: DataConfig, seed: int = 0) -> Dataset:
@@ -110,7 +131,7 @@ def configured_data_name(config) -> str:
 
 def _image_options(raw: RawData, config: DataConfig) -> RawData:
     """data.channels and data.image_size for any image set: grey <-> RGB, centre square resized to a side."""
-    if raw.x.dim() != 4:
+    if raw.x.dim() != 4:  # rows and sequences
         for key, value in (("image_size", config.image_size), ("channels", config.channels)):
             if value:
                 raise GankitError(f"data.{key} = {value}: applies to images only; data set {config.name!r} "
@@ -149,10 +170,19 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
-    shift, scale = _normalisation(raw.x, mode, raw.value_range)
-    return Dataset(name=name, x=(raw.x - shift).div_(scale).contiguous(), y=raw.y, shift=shift, scale=scale,
+    x = raw.x
+    if x.dim() == 3:  # sequences: per feature over every valid step; [N, T, F] -> [M, F] for the statistics
+        mask = None if raw.lengths is None else steps_mask(raw.lengths, x.shape[1])
+        shift, scale = _normalisation(x.reshape(-1, x.shape[2]) if mask is None else x[mask], mode, raw.value_range)
+        x = (x - shift).div_(scale)
+        if mask is not None:
+            x = x.masked_fill_(~mask[:, :, None], 0.0)  # padding stays zero in the networks' units too
+    else:
+        shift, scale = _normalisation(x, mode, raw.value_range)
+        x = (x - shift).div_(scale)
+    return Dataset(name=name, x=x.contiguous(), y=raw.y, shift=shift, scale=scale,
                    normalize=mode, class_names=raw.class_names, columns=raw.columns, modes=raw.modes,
-                   mode_std=raw.mode_std)
+                   mode_std=raw.mode_std, lengths=raw.lengths, vocab=raw.vocab)
 
 
 def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] | None = None):

@@ -1,4 +1,4 @@
-"""The user's own data: a ``.npy`` array or a ``.csv`` file of numeric rows.
+"""The user's own data: a ``.npy`` array or a ``.csv`` file of numeric rows (sequences: sequence_files.py).
 
 A CSV may start with a header row (a row with no numeric cell). ``data.label_column`` names a column
 (by header name or 0-based index) of integer class labels, which makes the data conditional; the
@@ -17,6 +17,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import GankitError
+from . import sequence_files
 from .dataset import DATASETS, RawData
 
 
@@ -26,14 +27,23 @@ def load_file(config: DataConfig, seed: int) -> RawData:
     if not path.exists():
         raise GankitError(f"{path}: data file not found")
     if not path.is_file():
-        raise GankitError(f"{path}: expected a .npy or .csv file, found a directory")
+        raise GankitError(f"{path}: expected a .npy, .npz or .csv file, found a directory")
     suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return sequence_files.load_npz(path, config)
     if suffix == ".npy":
         table, columns = _read_npy(path), []
+        if table.ndim == 3:
+            return sequence_files.npy_sequences(path, table, config)
     elif suffix == ".csv":
-        table, columns = _read_csv(path)
+        numbered = _csv_lines(path)
+        if sequence_files.is_long_format(numbered[0][1]):
+            return sequence_files.long_csv(path, numbered, config)
+        table, columns = _read_csv(path, numbered)
     else:
-        raise GankitError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected .npy or .csv")
+        raise GankitError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected .npy, .npz or .csv")
+    if config.window:
+        return sequence_files.series_windows(path, table, columns, config)
     if len(table) < 2:  # standardising (and any distribution) needs a spread
         raise GankitError(f"{path}: holds 1 row; expected at least 2 rows to learn a distribution from")
     return _split_labels(path, table, columns, config.label_column, normalize="standard")
@@ -58,11 +68,14 @@ def _read_npy(path: Path) -> np.ndarray:
         raise GankitError(f"{path}: has dtype {array.dtype}; expected numbers")
     if array.ndim == 1:
         array = array[:, None]
-    if array.ndim != 2:
-        raise GankitError(f"{path}: has shape {array.shape}; expected a 1-D array of values or a 2-D array of rows")
-    if array.shape[0] == 0 or array.shape[1] == 0:
+    if array.ndim not in (2, 3):
+        raise GankitError(f"{path}: has shape {array.shape}; expected a 1-D array of values, a 2-D array of rows "
+                          f"or a 3-D array of sequences [N, T, F]")
+    if 0 in array.shape:
         raise GankitError(f"{path}: is empty (shape {array.shape}); expected at least one row and one column")
     array = array.astype(np.float64)
+    if array.ndim == 3:  # sequences: checked (naming sequence and step) by sequence_files
+        return array
     bad = np.argwhere(~np.isfinite(array))
     if len(bad):
         row, col = bad[0]
@@ -70,7 +83,8 @@ def _read_npy(path: Path) -> np.ndarray:
     return array
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+def _csv_lines(path: Path) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV, each with its line number (for messages); at least one."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)  # blank lines are skipped, so each row keeps its line number for messages
@@ -79,6 +93,10 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
         raise GankitError(f"{path}: is not a UTF-8 text file; expected a .csv of numeric rows") from None
     if not numbered:
         raise GankitError(f"{path}: is empty; expected rows of numbers")
+    return numbered
+
+
+def _read_csv(path: Path, numbered: list[tuple[int, list[str]]]) -> tuple[np.ndarray, list[str]]:
     columns: list[str] = []
     if not any(is_number(cell) for cell in numbered[0][1]):
         columns = [cell.strip() for cell in numbered[0][1]]

@@ -24,6 +24,7 @@ class Context:
         self._engine = engine
         self.players: dict[str, nn.Module] = engine.players
         self.config, self.data, self.device = engine.config, engine.data, engine.device
+        self.world = engine.world  # this process's place among the ranks (World() alone)
         self.batch_size = engine.batches.size  # this rank's share of data.batch_size
         self.generator: torch.Generator = engine.batches.generator  # the one seeded stream of a step's randomness
         self.scratch: dict[str, Any] = {}  # shared by the phases of one step, cleared at the next
@@ -45,7 +46,8 @@ class Context:
         return self._engine.emas.get(name, self.players[name])
 
     def batch(self) -> dict[str, Tensor]:
-        """This rank's share of the next data batch: ``{"x": [B, ...]}``, plus ``"y"`` [B] when labels are used."""
+        """This rank's share of the next data batch: ``{"x": [B, ...]}``, plus ``"y"`` [B] when labels are used and
+        ``"lengths"`` [B] when sequences vary in length."""
         return self._engine.batches.next()
 
     def noise(self, n: int, dim: int | None = None) -> Tensor:  # [n, dim] (default model.z_dim) standard normal

@@ -28,9 +28,19 @@ if TYPE_CHECKING:
     from .context import Context
 
 
+def module_of(players: dict[str, nn.Module], name: str) -> nn.Module:
+    """A player by name, or a part of one by a dotted path ("G.recovery"): a group may train part of a player
+    (TimeGAN's recovery network is part of the generator that samples, and learns with the embedder)."""
+    player, _, part = name.partition(".")
+    if player not in players:
+        raise KeyError(name)
+    return players[player].get_submodule(part) if part else players[player]
+
+
 @dataclass(frozen=True)
 class Group:
-    """One optimizer (and one fp16 loss scaler) over the parameters of ``players``.
+    """One optimizer (and one fp16 loss scaler) over the parameters of ``players`` (player names, or dotted paths
+    to parts of players).
 
     ``lr`` and ``betas`` default to the config's D settings for a group named "d" and G's otherwise.
     ``ema``: a moving average of each of these players is kept (``<player>_ema``), updated after each step of
@@ -50,7 +60,8 @@ class Phase:
 
     ``freeze``: players whose weights get no gradient while the loss is taken; "others" (the default) means
     every player outside the group (G's step through D needs D's input gradients, not its weights').
-    ``after(ctx)``: called after each update (weight clipping, say).
+    ``after(ctx)``: called after each update (weight clipping, say). A loss function may return None: no update
+    this time (TimeGAN's D learns only while its loss is above a level); it must decide alike on every rank.
     """
     group: str
     loss: Callable[["Context"], Tensor]
@@ -106,12 +117,19 @@ class Game:
         seen: dict[str, str] = {}
         for group in self.groups:
             for name in group.players:
-                if name not in self.players:
+                try:
+                    module_of(self.players, name)
+                except (KeyError, AttributeError):
                     raise GankitError(f"game {type(self).__name__}: group {group.name!r} names player {name!r}; "
-                                      f"the players are {sorted(self.players)}")
-                if name in seen:
-                    raise GankitError(f"game {type(self).__name__}: player {name!r} is in groups {seen[name]!r} "
-                                      f"and {group.name!r}; expected one group per player")
+                                      f"the players are {sorted(self.players)}") from None
+                if group.ema and "." in name:
+                    raise GankitError(f"game {type(self).__name__}: group {group.name!r} keeps a moving average of "
+                                      f"{name!r}, a part of a player; expected whole players")
+                overlap = next((other for other in seen if other == name or name.startswith(other + ".")
+                                or other.startswith(name + ".")), None)
+                if overlap is not None:
+                    raise GankitError(f"game {type(self).__name__}: player {name!r} is in groups "
+                                      f"{seen[overlap]!r} and {group.name!r}; expected one group per player")
                 seen[name] = group.name
         names = [g.name for g in self.groups]
         for phase in self.phases:

@@ -35,7 +35,7 @@ from ..speed import autocast, autocast_dtype, has_convolutions, step_threads, th
 from . import state as checkpoint_state
 from .batches import Batches
 from .context import Context
-from .game import Game, Phase
+from .game import Game, Phase, module_of
 from .stats import Statistics
 from .updates import lr_factor, make_ema, make_optimizer, update, update_ema
 
@@ -74,7 +74,7 @@ class Engine:
         self.threads = step_threads(train.threads, self.device, *modules)
         self.groups = {g.name: g for g in game.groups}
         self.emas = {name: make_ema(self.players[name]) for g in game.groups if g.ema for name in g.players}
-        self.params = {g.name: [p for name in g.players for p in self.players[name].parameters()]
+        self.params = {g.name: [p for name in g.players for p in module_of(self.players, name).parameters()]
                        for g in game.groups}
         self.trainable = {g: [p for p in ps if p.requires_grad] for g, ps in self.params.items()}
         self._frozen: dict[tuple, list[nn.Parameter]] = {}
@@ -100,12 +100,14 @@ class Engine:
                 m.compile()  # in place: state_dict keys stay the same
         self.conditional = bool(game.conditional)
         if game.product is None and "G" in self.players:  # a user's game with a G: a generator of z ~ N(0, I)
-            game.product = GeneratorProduct(config.model.z_dim)
+            game.product = GeneratorProduct(int(getattr(self.players["G"], "z_dim", config.model.z_dim)))
         fields = {"x": data.x.to(self.device)}
         if self.channels_last:
             fields["x"] = fields["x"].contiguous(memory_format=torch.channels_last)
         if self.conditional:
             fields["y"] = data.y.to(self.device)
+        if data.lengths is not None:
+            fields["lengths"] = data.lengths.to(self.device)
         self.label_probs = data.class_frequencies().to(self.device) if self.conditional else None
         self.batches = Batches(fields, self.global_batch, config.seed, self.device, self.world, self.label_probs)
         self.stats = Statistics(self.device, last=tuple(f"{g.name}_grad_norm" for g in game.groups))
@@ -169,7 +171,7 @@ class Engine:
         if key not in self._frozen:
             self._frozen[key] = (
                 [p for g, ps in self.trainable.items() if g != phase.group for p in ps] if phase.freeze == "others"
-                else [p for name in phase.freeze for p in self.players[name].parameters() if p.requires_grad])
+                else [p for name in phase.freeze for p in module_of(self.players, name).parameters() if p.requires_grad])
         return self._frozen[key]
 
     def run_phase(self, phase: Phase, measure: bool = False) -> None:
@@ -180,6 +182,8 @@ class Engine:
             loss = phase.loss(self.ctx)
         for p in frozen:
             p.requires_grad_(True)
+        if loss is None:  # the game chose not to update this group now
+            return
         name = phase.group
         norm = update(self.optimizers[name], self.scalers[name], loss, self.params[name], measure, self.world)
         if measure:

@@ -59,7 +59,9 @@ def describe(engine: "Engine") -> dict[str, Any]:
     return {"model": model,
             "data": {"name": data.name, "class_names": data.class_names if engine.conditional else [],
                      "class_frequencies": engine.label_probs.tolist() if engine.conditional else [],
-                     "columns": data.columns, "normalize": data.normalize}}
+                     "columns": data.columns, "normalize": data.normalize,
+                     **({"variable_length": data.lengths is not None} if data.is_sequence else {}),
+                     **({"vocab": data.vocab} if data.vocab else {})}}
 
 
 def save(engine: "Engine", path: str | Path | None = None, extra: dict[str, Any] | None = None) -> None:

@@ -23,7 +23,7 @@ def watched(name: str) -> bool:
 class Statistics:
     def __init__(self, device: torch.device, last: tuple[str, ...] = ()):
         self.device = device
-        self.last_names = last  # always in the record (NaN when not measured in the window)
+        self.last_names = last  # in the record when measured in the window (a group idle in a stage is left out)
         self.reset()
 
     def reset(self) -> None:
@@ -31,11 +31,13 @@ class Statistics:
         self.counts: dict[str, int] = {}
         nan = torch.full((), float("nan"), device=self.device)
         self.last: dict[str, Tensor] = {name: nan for name in self.last_names}
+        self.measured: set[str] = set()
 
     def add(self, name: str, value: Tensor, last: bool = False) -> None:
         value = value.detach().reshape(())
         if last:
             self.last[name] = value
+            self.measured.add(name)
             return
         if name in self.sums:
             self.sums[name] += value
@@ -88,6 +90,6 @@ class Statistics:
         for name, value in zip(names, values):
             finite = finite and (math.isfinite(value) or not watched(name))
             record[name] = value / self.counts[name]
-        record.update(zip(self.last, values[len(names):]))
+        record.update((name, value) for name, value in zip(self.last, values[len(names):]) if name in self.measured)
         self.reset()
         return record, finite

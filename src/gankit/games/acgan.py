@@ -71,7 +71,7 @@ class ACGANGame(ClassicGame):
         G, D, self.model_info = acgan_models(config, data)
         super().__init__(config, data, G, D)
         self.conditional = True  # the labels are what the class head learns, whatever model.conditional says
-        self.product = GeneratorProduct(config.model.z_dim, data.num_classes)
+        self.product = GeneratorProduct(self.z_dim, data.num_classes)
         self.w_d, self.w_g, self.fake_d = config.game.aux_weight_d, config.game.aux_weight_g, config.game.aux_fake_d
 
     def d_loss(self, ctx: Context) -> Tensor:
@@ -79,7 +79,7 @@ class ACGANGame(ClassicGame):
         batch = ctx.batch()
         real, y = batch["x"], batch["y"]  # [B, ...], [B]
         y_fake = ctx.labels(ctx.batch_size)
-        fake = G(ctx.noise(ctx.batch_size), y_fake).float()  # G is frozen in D's phase: no graph through G
+        fake = G(ctx.noise(ctx.batch_size, self.z_dim), y_fake).float()  # G is frozen in D's phase: no graph through G
         real, fake = self.d_input(real, ctx), self.d_input(fake, ctx)
         if self.joint_d:
             logits, classes = D.both(torch.cat([real, fake]))
@@ -99,7 +99,7 @@ class ACGANGame(ClassicGame):
     def g_loss(self, ctx: Context) -> Tensor:
         G, D = ctx.G, ctx.D
         y = ctx.labels(ctx.batch_size)
-        fake = self.d_input(G(ctx.noise(ctx.batch_size), y).float(), ctx)
+        fake = self.d_input(G(ctx.noise(ctx.batch_size, self.z_dim), y).float(), ctx)
         fake_logits, fake_classes = D.both(fake)
         ce = F.cross_entropy(fake_classes, y)
         loss = self.loss.g(fake_logits, self.real_logits_for_g(ctx)) + self.w_g * ce

@@ -40,7 +40,8 @@ class ClassicGame(Game):
         self.phases = [Phase("d", self.d_loss, repeat=train.d_steps, freeze=(), after=self.after_d),
                        Phase("g", self.g_loss, after=self.after_g)]
         self.conditional = data.y is not None and config.model.conditional
-        self.product = GeneratorProduct(config.model.z_dim, data.num_classes if self.conditional else 0)
+        self.z_dim = int(getattr(G, "z_dim", config.model.z_dim))  # a recurrent G reads noise for every step
+        self.product = GeneratorProduct(self.z_dim, data.num_classes if self.conditional else 0)
         self.loss = get_loss(loss_cfg.name, loss_cfg.label_smoothing)
         self.penalty = loss_cfg.penalty if loss_cfg.penalty != "none" else ("gp" if loss_cfg.name == "wgan-gp" else "none")
         self.augment = parse_policy(train.augment)
@@ -77,7 +78,7 @@ class ClassicGame(Game):
         batch = ctx.batch()
         real, y = batch["x"], batch.get("y")  # [B, ...], [B]
         with torch.set_grad_enabled(keep_fake):
-            fake = G(ctx.noise(ctx.batch_size), y).float()
+            fake = G(ctx.noise(ctx.batch_size, self.z_dim), y).float()
         if keep_fake:
             ctx.scratch["fake"], fake = (fake, y), fake.detach()
         real, fake = self.d_input(real, ctx), self.d_input(fake, ctx)
@@ -132,7 +133,7 @@ class ClassicGame(Game):
             fake, y = kept
         else:
             y = ctx.labels(ctx.batch_size)
-            fake = G(ctx.noise(ctx.batch_size), y).float()
+            fake = G(ctx.noise(ctx.batch_size, self.z_dim), y).float()
         fake = self.d_input(fake, ctx)
         fake_logits = D(fake, y).float()
         real_logits = None

@@ -27,6 +27,8 @@ def resolved(config: "Config", data: "Dataset") -> tuple[ModelConfig, str]:
     model = config.model
     if model.d_norm == "auto":  # batch norm mixes samples, which a per-sample gradient penalty must not see
         model = replace(model, d_norm="none" if config.loss.name == "wgan-gp" else "batch")
+    if data.is_text:  # one character per step, drawn by straight-through Gumbel-softmax (models.rnn)
+        return model, "gumbel"
     activation = model.out_activation if model.out_activation != "auto" else \
         ("tanh" if data.normalize == "minmax" else "none")
     return model, activation
@@ -42,6 +44,6 @@ def head_width(D: nn.Module, who: str) -> int:
     return head.in_features
 
 
-from . import dcgan, mlp  # noqa: E402,F401  (register the built-in families)
+from . import dcgan, mlp, rnn, timegan  # noqa: E402,F401  (register the built-in families)
 
 __all__ = ["MODELS", "ModelFactory", "head_width", "resolved"]

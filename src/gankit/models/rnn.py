@@ -1,0 +1,162 @@
+"""Recurrent G and D for sequences [B, T, F] and text (one-hot [B, T, V]), the RCGAN recipe (Esteban et al. 2017).
+
+G reads fresh noise at every step through a GRU or LSTM and writes one step of output per step; D reads a
+sequence through its own recurrent layers and judges either the whole sequence (its final state) or every
+step (one logit per step, each a sample of the loss, as RCGAN's D does). Labels are embedded and fed at
+every step of both, as RCGAN conditions.
+
+G's input is one flat z ~ N(0, I) of ``z_dim = 1 + T * per_step`` values, so sampling, export and serving
+treat it like any generator of a prior. Its first coordinate is the sequence's length: Phi(z_0) picks a
+quantile of the data's length distribution (``fit_lengths``), and the steps after it are zero, as the
+data's padding is; for data of one length it is unused. Text G feeds each emitted character back as the
+next step's input and draws it by straight-through Gumbel-softmax (Jang et al. 2017): the forward pass
+emits a one-hot sample, the backward pass the softmax's gradient. The Gumbel noise is the per-step
+noise's last V coordinates, -log(-log Phi(z)), so a sample is a function of z alone (seeded, exportable).
+After the end symbol (vocab[0]) every step is zero, like the data's padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ModelConfig
+from . import MODELS
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+CELL_STEPS = {"gru": nn.GRUCell, "lstm": nn.LSTMCell}
+
+
+def uniform(z: Tensor) -> Tensor:
+    """N(0, 1) -> U(0, 1) by the normal CDF, kept inside (0, 1) so logs stay finite."""
+    return (0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))).clamp(1e-6, 1 - 1e-6)
+
+
+class RNNGenerator(nn.Module):
+    def __init__(self, noise_dim: int, shape: tuple[int, ...], hidden: int = 64, depth: int = 2,
+                 num_classes: int = 0, embed_dim: int = 16, out_activation: str = "none", cell: str = "gru",
+                 gumbel_tau: float = 1.0):
+        super().__init__()
+        self.steps, self.features = int(shape[0]), int(shape[1])
+        self.shape = (self.steps, self.features)
+        self.text = out_activation == "gumbel"
+        self.noise_dim, self.num_classes, self.cell, self.tau = noise_dim, num_classes, cell, gumbel_tau
+        self.per_step = noise_dim + (self.features if self.text else 0)  # text: V Gumbel coordinates per step
+        self.z_dim = 1 + self.steps * self.per_step
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        width = noise_dim + (embed_dim if num_classes else 0) + (self.features if self.text else 0)
+        if self.text:  # step by step: the previous character is part of the next step's input
+            step = CELL_STEPS[cell]
+            self.rnn = nn.ModuleList([step(width if i == 0 else hidden, hidden) for i in range(depth)])
+        else:
+            self.rnn = CELLS[cell](width, hidden, num_layers=depth, batch_first=True)
+        self.out = nn.Linear(hidden, self.features)
+        self.activation = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid()}.get(out_activation, nn.Identity())
+        # P(length <= t + 1) for t < T: all mass at T (every sequence full length) until fit_lengths
+        self.register_buffer("length_cdf", torch.cat([torch.zeros(self.steps - 1), torch.ones(1)]))
+
+    def fit_lengths(self, lengths: Tensor) -> None:
+        """Draw lengths like the data's: the empirical CDF of ``lengths`` [N] (1..T)."""
+        counts = torch.bincount(lengths.long().cpu() - 1, minlength=self.steps)[:self.steps].double()
+        self.length_cdf.copy_((counts.cumsum(0) / counts.sum()).float())
+
+    def lengths(self, z: Tensor) -> Tensor:
+        """[B, z_dim] -> [B] the length each z draws (for the data's lengths; T for fixed-length data)."""
+        u = uniform(z[:, 0].float())
+        return 1 + (u[:, None] > self.length_cdf[:-1]).sum(1)  # the first t with P(len <= t) >= u
+
+    def _conditioned(self, noise: Tensor, y: Tensor | None) -> Tensor:
+        if self.embed is None:
+            return noise
+        if y is None:
+            raise ValueError(f"RNNGenerator is conditional ({self.num_classes} classes) and needs labels y")
+        return torch.cat([noise, self.embed(y)[:, None].expand(-1, self.steps, -1)], dim=2)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # [B, z_dim] -> [B, T, F]
+        per = z[:, 1:].view(-1, self.steps, self.per_step)
+        alive = (torch.arange(self.steps, device=z.device) < self.lengths(z)[:, None]).to(z.dtype)  # [B, T]
+        if self.text:
+            return self._text(per, y) * alive[:, :, None]
+        h = self.rnn(self._conditioned(per, y))[0]  # [B, T, hidden]
+        return self.activation(self.out(h)) * alive[:, :, None]
+
+    def _text(self, per: Tensor, y: Tensor | None) -> Tensor:
+        """One character per step, fed back; zero after the end symbol."""
+        noise, gumbel_u = per[..., :self.noise_dim], uniform(per[..., self.noise_dim:])
+        inputs = self._conditioned(noise, y)  # [B, T, noise (+ embed)]
+        B = per.shape[0]
+        state = [per.new_zeros(B, cell.hidden_size) for cell in self.rnn]
+        memory = [per.new_zeros(B, cell.hidden_size) for cell in self.rnn] if self.cell == "lstm" else None
+        previous = per.new_zeros(B, self.features)  # no character before the first
+        ended = per.new_zeros(B, 1)
+        outputs = []
+        for t in range(self.steps):
+            v = torch.cat([inputs[:, t], previous], dim=1)
+            for i, cell in enumerate(self.rnn):
+                if memory is None:
+                    state[i] = cell(v, state[i])
+                else:
+                    state[i], memory[i] = cell(v, (state[i], memory[i]))
+                v = state[i]
+            logits = self.out(v) - torch.log(-torch.log(gumbel_u[:, t]))  # + Gumbel noise
+            soft = torch.softmax(logits / self.tau, dim=1)
+            hard = nn.functional.one_hot(soft.argmax(1), self.features).to(soft.dtype)
+            char = (hard - soft).detach() + soft  # straight-through: one-hot forward, softmax backward
+            char = char * (1 - ended)  # zero after the end symbol
+            ended = torch.maximum(ended, hard[:, :1].detach())  # vocab[0] ends the item
+            outputs.append(char)
+            previous = char
+        return torch.stack(outputs, dim=1)
+
+
+class RNNDiscriminator(nn.Module):
+    """x [B, T, F] (+ label embedding at every step) -> recurrent layers -> logits: [B] for ``judge = "sequence"``
+    (the final state; both directions' when bidirectional), [B * T] for ``judge = "step"`` (one per step, RCGAN).
+    ``features`` is the final state, or the mean of the per-step states, before the linear head."""
+
+    batch_independent = True  # no batch statistics: real and fake may share one pass
+
+    def __init__(self, shape: tuple[int, ...], hidden: int = 64, depth: int = 1, num_classes: int = 0,
+                 embed_dim: int = 16, cell: str = "gru", bidirectional: bool = False, judge: str = "sequence"):
+        super().__init__()
+        self.steps, self.features_in = int(shape[0]), int(shape[1])
+        self.num_classes, self.judge, self.cell = num_classes, judge, cell
+        self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
+        width = self.features_in + (embed_dim if num_classes else 0)
+        self.rnn = CELLS[cell](width, hidden, num_layers=depth, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), 1)
+
+    def _states(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        if self.embed is not None:
+            if y is None:
+                raise ValueError(f"RNNDiscriminator is conditional ({self.num_classes} classes) and needs labels y")
+            x = torch.cat([x, self.embed(y)[:, None].expand(-1, x.shape[1], -1)], dim=2)
+        out, last = self.rnn(x)  # [B, T, H * dirs]; GRU: h [layers * dirs, B, H]; LSTM: (h, c)
+        h = last[0] if self.cell == "lstm" else last
+        dirs = 2 if self.rnn.bidirectional else 1
+        return out, torch.cat([h[-dirs:][i] for i in range(dirs)], dim=1)  # the last layer's final states
+
+    def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, T, F] -> [B, H * dirs]
+        out, final = self._states(x, y)
+        return out.mean(1) if self.judge == "step" else final
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        out, final = self._states(x, y)
+        if self.judge == "step":
+            return self.head(out).reshape(-1)  # [B * T]: each step a sample of the loss
+        return self.head(final).squeeze(1)  # [B]
+
+
+@MODELS.register("rnn")
+def build_rnn(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation: str):
+    if len(shape) != 2:
+        from ..errors import GankitError
+        raise GankitError(f"model.family = \"rnn\" reads sequences [T, F]; this data's samples have shape "
+                          f"{list(shape)} (use mlp for rows, dcgan for images)")
+    G = RNNGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation,
+                     cfg.cell, cfg.gumbel_tau)
+    D = RNNDiscriminator(shape, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim, cfg.cell,
+                         cfg.d_bidirectional, cfg.d_judge)
+    return G, D
