@@ -1,10 +1,10 @@
 """A run's report: one static page, ``RUN/report.html``, that opens from disk with no server.
 
 It shows the run's status and facts, the last logged statistics, training curves drawn from
-``metrics.jsonl`` (``report_curves.png`` in the run folder), the latest sample
-picture, the progress GIF when there is one, and the resolved ``config.toml``. Everything it shows is
-read from the run folder, so a report can be rebuilt from a run folder alone. Pictures are linked by
-relative paths: the run folder can be moved or copied as a whole.
+``metrics.jsonl`` (``report_curves.png`` in the run folder), the latest sample picture, the progress GIF
+when there is one, a sequence run's PCA and t-SNE picture, and the resolved ``config.toml``. Everything it
+shows is read from the run folder, so a report can be rebuilt from a run folder alone. Pictures are linked
+by relative paths: the run folder can be moved or copied as a whole.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ EVAL_PANELS = ((("fid",), "Fréchet distance"), (("kid_mean",), "kernel distance
                (("precision", "recall", "coverage", "class_accuracy", "high_quality"), "share"),
                (("modes_covered", "classes_covered"), "modes covered"))
 PROGRESS_GIF = "progress.gif"  # in samples/
+EMBEDDING = "embedding.png"  # in samples/: PCA and t-SNE of a sequence run (gankit.sequence_pictures)
 REFRESH_S = 30  # a report of a running training reloads itself this often
 
 # Columns of the "last logged step" table: (key in metrics.jsonl, heading, format)
@@ -139,11 +140,22 @@ def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
     pictures = run.pictures()
     if pictures:
         step, path = pictures[-1]
-        out.append((f"{run.samples.name}/{path.name}", f"Generated samples at step {step}, "
-                    f"from the same fixed noise as every picture of this run."))
+        if path.with_suffix(".txt").is_file():  # a text run's table (gankit.sequence_pictures)
+            out.append((f"{run.samples.name}/{path.name}", f"Generated items at step {step} (in full in "
+                        f"{run.samples.name}/{path.stem}.txt), from the same fixed noise as every picture of this "
+                        f"run, beside real items."))
+        else:
+            out.append((f"{run.samples.name}/{path.name}", f"Generated samples at step {step}, "
+                        f"from the same fixed noise as every picture of this run."))
     gif = run.samples / PROGRESS_GIF
     if gif.is_file():
         out.append((f"{run.samples.name}/{gif.name}", "Progress: the pictures of this run in order, as an animation."))
+    embedding = run.samples / EMBEDDING
+    if embedding.is_file():
+        out.append((f"{run.samples.name}/{EMBEDDING}", "Real and generated sequences as TimeGAN's figures show them: "
+                    "each sequence reduced to its mean over features at every step, then PCA (fit on the real ones, "
+                    "left) and t-SNE of both together (right). Generated points that cover the real ones, and no "
+                    "more, mean G's sequences are distributed like the data's."))
     for grid in sorted(run.samples.glob("codes-c*.png")):  # InfoGAN's (gankit.pictures)
         j = grid.stem.removeprefix("codes-c")
         out.append((f"{run.samples.name}/{grid.name}", f"Latent codes: a row per value of the categorical code c0, "

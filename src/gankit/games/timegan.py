@@ -131,7 +131,7 @@ class TimeGANGame(Game):
         return loss
 
     def g_joint(self, ctx: Context) -> Tensor:
-        x, mask = self._real(ctx)
+        x, mask = ctx.scratch["real"] = self._real(ctx)  # the embedder's update after this one learns from it too
         z, fake_mask = self._noise(ctx, len(x))
         G, D = ctx.G, ctx.D
         e_hat, h_hat = G.latent(z)
@@ -149,7 +149,7 @@ class TimeGANGame(Game):
         return loss
 
     def e_joint(self, ctx: Context) -> Tensor:
-        x, mask = self._real(ctx)
+        x, mask = ctx.scratch.pop("real")  # the batch G's update just used, as the reference feeds both the same
         h, mse = self._reconstruction(ctx, x, mask)
         loss = 10 * mse.sqrt() + 0.1 * self._supervised(ctx, h, mask)
         ctx.log("e_rec", mse.detach().sqrt())

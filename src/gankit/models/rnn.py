@@ -12,7 +12,8 @@ data's padding is; for data of one length it is unused. Text G feeds each emitte
 next step's input and draws it by straight-through Gumbel-softmax (Jang et al. 2017): the forward pass
 emits a one-hot sample, the backward pass the softmax's gradient. The Gumbel noise is the per-step
 noise's last V coordinates, -log(-log Phi(z)), so a sample is a function of z alone (seeded, exportable).
-After the end symbol (vocab[0]) every step is zero, like the data's padding.
+After the end symbol (vocab[0]) every step is zero, like the data's padding; as the data's lengths count the end
+symbol, an item still open at the last step of its drawn length ends there (every item has one end symbol).
 """
 
 from __future__ import annotations
@@ -76,14 +77,16 @@ class RNNGenerator(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # [B, z_dim] -> [B, T, F]
         per = z[:, 1:].view(-1, self.steps, self.per_step)
-        alive = (torch.arange(self.steps, device=z.device) < self.lengths(z)[:, None]).to(z.dtype)  # [B, T]
+        lengths = self.lengths(z)
+        alive = (torch.arange(self.steps, device=z.device) < lengths[:, None]).to(z.dtype)  # [B, T]
         if self.text:
-            return self._text(per, y) * alive[:, :, None]
+            return self._text(per, y, lengths) * alive[:, :, None]
         h = self.rnn(self._conditioned(per, y))[0]  # [B, T, hidden]
         return self.activation(self.out(h)) * alive[:, :, None]
 
-    def _text(self, per: Tensor, y: Tensor | None) -> Tensor:
-        """One character per step, fed back; zero after the end symbol."""
+    def _text(self, per: Tensor, y: Tensor | None, lengths: Tensor) -> Tensor:
+        """One character per step, fed back; zero after the end symbol. The drawn length counts the end symbol,
+        as the data's lengths do: an item still open at its last step (lengths - 1) ends there."""
         noise, gumbel_u = per[..., :self.noise_dim], uniform(per[..., self.noise_dim:])
         inputs = self._conditioned(noise, y)  # [B, T, noise (+ embed)]
         B = per.shape[0]
@@ -104,8 +107,10 @@ class RNNGenerator(nn.Module):
             soft = torch.softmax(logits / self.tau, dim=1)
             hard = nn.functional.one_hot(soft.argmax(1), self.features).to(soft.dtype)
             char = (hard - soft).detach() + soft  # straight-through: one-hot forward, softmax backward
+            last = (lengths == t + 1)[:, None].to(soft.dtype)  # the drawn length's last step: the end symbol
+            char = char * (1 - last) + nn.functional.pad(last, (0, self.features - 1))
             char = char * (1 - ended)  # zero after the end symbol
-            ended = torch.maximum(ended, hard[:, :1].detach())  # vocab[0] ends the item
+            ended = torch.maximum(ended, torch.maximum(hard[:, :1].detach(), last))  # vocab[0] ends the item
             outputs.append(char)
             previous = char
         return torch.stack(outputs, dim=1)
