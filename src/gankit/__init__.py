@@ -11,7 +11,7 @@
 __version__ = "0.1.0"
 
 from .api import (TrainResult, build_models, compare, evaluate, load_generator, recipe, sample,  # noqa: E402
-                  sample_images, train)
+                  sample_images, sample_sequences, sample_text, train)
 from .config import Config, load_config  # noqa: E402
 from .data import Dataset, from_arrays, from_sequences, load_data  # noqa: E402
 from .errors import GankitError, TrainingDiverged  # noqa: E402
@@ -19,4 +19,4 @@ from .export import ExportedGenerator, export, load  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 
 __all__ = ["Config", "Dataset", "ExportedGenerator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
-           "compare", "evaluate", "export", "from_arrays", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "train"]
+           "compare", "evaluate", "export", "from_arrays", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_text", "train"]

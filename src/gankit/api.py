@@ -32,7 +32,9 @@ from .models.codes import code_slots
 from .pictures import CodeGrids
 from .product_loader import eval_samples, load_generator
 from .runs import RunDir, create_run, default_run_path, open_run
+from .sequence_pictures import SequenceEmbedding, SequenceTraces
 from .sampling import MINMAX_RANGE, run_generator, seeded_inputs, to_pixels
+from .sequence_output import meta_kind, sample_lengths, texts, zero_padding
 from .trainer import Trainer
 
 RECIPES = Path(__file__).parent / "configs"
@@ -124,6 +126,10 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         info = {"family": "custom"}
 
     evaluator, best = None, None
+    if config.eval.every and data.is_sequence:
+        raise GankitError(f"eval.every = {config.eval.every}: evaluation during training covers rows and images; for "
+                          f"sequences and text, set eval.every = 0 and run gankit eval RUN after training (TimeGAN's "
+                          f"scores take about a minute per repeat)")
     if config.eval.every:  # made before the run folder, so a bad eval setting stops the run before any file
         evaluator = Evaluator(data, config.eval, n_real=config.eval.n, seed=config.seed)
         best = best_key(config.eval.best, evaluator.names)
@@ -158,6 +164,8 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
 def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int, codes: dict | None = None) -> list[Any]:
     """Image grids for grey or RGB images (and InfoGAN's code grids), real-vs-generated plots for 1-D/2-D rows,
     else none."""
+    if data.is_sequence:  # traces (text: a table of items); PCA and t-SNE at the end, not for text
+        return [SequenceTraces(run, every, seed=seed), *([] if data.is_text else [SequenceEmbedding(run, seed=seed)])]
     if data.is_image and data.shape[0] in (1, 3):
         return [ImageGrids(run, every, seed=seed), *([CodeGrids(run, every, codes, seed)] if codes else [])]
     if not data.is_image and data.num_features <= 2:
@@ -182,11 +190,48 @@ def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None =
 
     The same ``seed`` gives the same samples. ``label`` (name or index) fixes the class; otherwise
     classes are drawn with the training data's frequencies. ``code`` (InfoGAN runs) fixes the latent codes:
-    the categorical codes' indices, then the continuous codes' values in [-1, 1].
+    the categorical codes' indices, then the continuous codes' values in [-1, 1]. Sequence runs give
+    [n, T, F] with the steps past each sample's length set to 0 (``sample_sequences`` also gives the lengths).
     """
     G, meta, shift, scale = load_generator(run_dir, checkpoint)
-    out, y = _generate(G, meta, n, seed, label, batch_size, code)
-    return (out * scale + shift).numpy(), y  # [n, *shape]
+    out, y, z = _generate(G, meta, n, seed, label, batch_size, code)
+    x = (out * scale + shift).numpy()  # [n, *shape]
+    if len(meta["model"]["shape"]) == 2:  # sequences: the padding is zero in the data's units too
+        zero_padding(x, _lengths(G, meta, out, z))
+    return x, y
+
+
+@torch.no_grad()
+def sample_sequences(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
+                     batch_size: int = 8192, checkpoint: str = "latest"
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The samples of ``sample`` (same seed) of a sequence or text run: (x [n, T, F] in the data's units, zero past
+    each length; lengths [n] int64, None when the data has one length; class indices or None)."""
+    G, meta, shift, scale = load_generator(run_dir, checkpoint)
+    if len(meta["model"]["shape"]) != 2:
+        raise GankitError(f"{run_dir}: this run's samples have shape {meta['model']['shape']}, not sequences [T, F]; "
+                          f"use gankit.sample")
+    out, y, z = _generate(G, meta, n, seed, label, batch_size)
+    lengths = _lengths(G, meta, out, z)
+    x = zero_padding((out * scale + shift).numpy(), lengths)
+    return x, (lengths if meta["data"].get("variable_length") else None), y
+
+
+@torch.no_grad()
+def sample_text(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None = None,
+                batch_size: int = 8192, checkpoint: str = "latest") -> list[str]:
+    """``n`` generated items of a text run (words, lines) as strings: argmax per step, up to the end symbol."""
+    G, meta, _, _ = load_generator(run_dir, checkpoint)
+    vocab = meta["data"].get("vocab")
+    if not vocab:
+        raise GankitError(f"{run_dir}: this run's data is not text (data.name = words or lines is); use "
+                          f"gankit.sample")
+    return texts(_generate(G, meta, n, seed, label, batch_size)[0], vocab)
+
+
+def _lengths(G: nn.Module, meta: dict[str, Any], out: torch.Tensor, z: torch.Tensor) -> np.ndarray:
+    """Each sequence's valid steps: up to its end symbol for text, else the length G drew from z[:, 0]."""
+    return sample_lengths(out, z, getattr(G, "length_cdf", None), bool(meta["data"].get("vocab")))
 
 
 @torch.no_grad()
@@ -199,17 +244,21 @@ def sample_images(run_dir: str | Path, n: int, seed: int = 0, label: str | int |
     ``gankit.sampling``); data normalised otherwise is stretched from the batch's own min..max.
     """
     G, meta, _, _ = load_generator(run_dir, checkpoint)
-    if len(meta["model"]["shape"]) != 3:
-        raise GankitError(f"{run_dir}: this run's samples are rows of {math.prod(meta['model']['shape'])} values, "
-                          f"not images; write them to a .npy or .csv file")
-    out, y = _generate(G, meta, n, seed, label, batch_size, code)
+    kind = meta_kind(meta)
+    if kind != "image":
+        shape = meta["model"]["shape"]
+        what, files = {"text": ("text", ".txt"), "sequence": (f"sequences {shape}", ".npy, .npz or .csv")
+                       }.get(kind, (f"rows of {math.prod(shape)} values", ".npy or .csv"))
+        raise GankitError(f"{run_dir}: this run's samples are {what}, not images; write them to a {files} file")
+    out, y, _ = _generate(G, meta, n, seed, label, batch_size, code)
     value_range = MINMAX_RANGE if meta["data"]["normalize"] == "minmax" else None
     return to_pixels(out, value_range), y
 
 
 def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str | int | None,
-              batch_size: int, code: Sequence[float] | None = None) -> tuple[torch.Tensor, np.ndarray | None]:
-    """G's output for ``n`` seeded noise vectors (in the networks' space), and the class indices used."""
+              batch_size: int, code: Sequence[float] | None = None
+              ) -> tuple[torch.Tensor, np.ndarray | None, torch.Tensor]:
+    """G's output for ``n`` seeded noise vectors (in the networks' space), the class indices used, and the noise."""
     if n <= 0:
         raise GankitError(f"--n {n}: expected a positive number of samples")
     classes = meta["data"]["class_names"]
@@ -222,33 +271,55 @@ def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str 
         if not codes:
             raise GankitError("--code: this run's generator has no latent codes (game.name = \"infogan\" has)")
         z[:, codes["noise"]:] = code_slots(codes["categorical"], codes["continuous"], list(code), n)
-    return run_generator(G, z, y, batch_size), (None if y is None else y.numpy())  # [n, *shape]
+    return run_generator(G, z, y, batch_size), (None if y is None else y.numpy()), z  # [n, *shape]
 
 
 def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: int = 0, features: str | None = None,
              checkpoint: str = "latest", inception_weights: str = "", write: bool = True,
-             data: Dataset | None = None) -> dict[str, Any]:
+             data: Dataset | None = None, repeats: int = 10, iterations: tuple[int, int] = (2000, 5000),
+             progress: bool = False, workers: int | None = None) -> dict[str, Any]:
     """Metrics of a run's generator: ``n`` generated samples against up to ``n`` of its training data's (``data``:
     the rows a run trained on when they were passed from Python; otherwise the run's config loads them).
 
     ``features``/``metrics`` default to the run's ``eval`` settings (auto: the data's bundled classifier
     for Fashion-MNIST and digits, Inception for other images when its weights are given, else the
-    values). The result, with how it was computed, is written to ``RUN/eval.json``.
+    values). Sequence runs get TimeGAN's discriminative and predictive scores (each trained ``repeats`` times for
+    ``iterations`` = (discriminative, predictive) steps; 0 repeats: none), their real-vs-real floor, per-feature
+    KS and the autocorrelation difference (``gankit.sequence_eval``; ``workers`` processes train the scores, default
+    one per core for full-length trainings); text runs the text scores (valid, novel,
+    unique, bigram JSD, length distance). ``progress``: a progress bar (sequence scores). The result, with how it
+    was computed, is written to ``RUN/eval.json``.
     """
     run = open_run(run_dir)
     config = run.config()
     if n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
         raise GankitError(f"--n {n}: expected at least 2 samples")
-    settings = replace(config.eval, metrics=metrics, features=features or config.eval.features,
-                       inception_weights=inception_weights or config.eval.inception_weights)
-    data = data if data is not None else load_data(config.data, config.seed)
     G, meta, _, _ = load_generator(run.path, checkpoint)
-    evaluator = Evaluator(data, settings, n_real=n, seed=seed)
-    conditional = meta["model"]["num_classes"] > 0
-    fake = eval_samples(evaluator, G, meta["model"]["z_dim"], n, conditional, seed=seed)
-    result = {"run": str(run.path), "step": meta["step"], "checkpoint": checkpoint, "generator": meta["generator"],
-              **evaluator.evaluate(fake)}
-    result["how"]["real"] = f"{data.name} ({config.data.split} split)" if data.is_image else data.name
+    head = {"run": str(run.path), "step": meta["step"], "checkpoint": checkpoint, "generator": meta["generator"]}
+    kind = meta_kind(meta)
+    if kind in ("sequence", "text"):
+        from .sequence_eval import evaluate_sequences, evaluate_text
+
+        for flag, value in (("--metrics", metrics if metrics != "auto" else None), ("--features", features)):
+            if value:
+                raise GankitError(f"{flag} {value}: a {kind} run is scored by its own metrics "
+                                  f"({'TimeGAN scores, KS, autocorrelation' if kind == 'sequence' else 'text scores'}); "
+                                  f"leave {flag} out")
+        if kind == "text":
+            result = {**head, **evaluate_text(config, G, meta, n, seed, data)}
+        else:
+            data = data if data is not None else load_data(config.data, config.seed)
+            result = {**head, **evaluate_sequences(data, G, meta, n, seed, repeats, tuple(iterations), progress,
+                                                            workers)}
+    else:
+        settings = replace(config.eval, metrics=metrics, features=features or config.eval.features,
+                           inception_weights=inception_weights or config.eval.inception_weights)
+        data = data if data is not None else load_data(config.data, config.seed)
+        evaluator = Evaluator(data, settings, n_real=n, seed=seed)
+        conditional = meta["model"]["num_classes"] > 0
+        fake = eval_samples(evaluator, G, meta["model"]["z_dim"], n, conditional, seed=seed)
+        result = {**head, **evaluator.evaluate(fake)}
+        result["how"]["real"] = f"{data.name} ({config.data.split} split)" if data.is_image else data.name
     if write:
         atomic_write(run.eval_path, (json.dumps(result, indent=2) + "\n").encode())
     return result

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .api import RECIPES, compare, evaluate, recipe, sample, sample_images, train
+from .api import RECIPES, compare, evaluate, recipe, sample, sample_images, sample_sequences, sample_text, train
 from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config
 from .data.dataset import DATASETS
@@ -27,6 +27,7 @@ from .errors import GankitError
 from .launch import EXIT_INTERRUPTED, launch
 from .runs import RunDir
 from .sampling import image_grid, to_image
+from .sequence_output import check_out, meta_kind, write_sequences, write_texts
 
 EXIT_USER_ERROR = 2
 
@@ -82,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="output: a .npy or .csv file (values in the data's units; images as rows of pixels, "
                         "except in a .npy without labels), "
-                        "a .png file (a grid of the images), or a folder, DIR/ or an existing one (one PNG per image)")
+                        "a .png file (a grid of the images), or a folder, DIR/ or an existing one (one PNG per image); "
+                        "sequence runs: .npy [N, T, F] (one length, no labels), .npz (x, lengths, y) or a long-format "
+                        ".csv (id, time, features, label); text runs: a .txt file, one item per line")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="metrics of a run's generator (FID, KID, precision/recall, modes...), or of "
@@ -95,8 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", help="raw, digits, fashion-mnist, inception or a registered extractor "
                                       "(default: the data's classifier, else Inception if its weights are set, "
                                       "else raw)")
-    p.add_argument("--n", type=int, default=10_000, help="generated (and at most as many real) samples (default 10000)")
+    p.add_argument("--n", type=int, default=10_000,
+                   help="generated (and at most as many real) samples (default 10000); sequence runs: as many as "
+                        "the real sequences, at most N; text runs: N generated items")
     p.add_argument("--seed", type=int, default=0, help="seeds the noise, the real subset and KID's subsets (default 0)")
+    p.add_argument("--repeats", type=int, default=10,
+                   help="sequence runs: times each TimeGAN score (discriminative, predictive) and its real-vs-real "
+                        "floor is trained, for mean and std (default 10; 0: KS and autocorrelation only)")
+    p.add_argument("--iterations", type=iterations, default=(2000, 5000), metavar="DISC,PRED",
+                   help="sequence runs: training steps of the discriminative and predictive scores' networks "
+                        "(default 2000,5000, TimeGAN's)")
     p.add_argument("--checkpoint", default="latest", choices=("latest", "best"), help="which checkpoint of the run")
     p.add_argument("--inception-weights", default="", metavar="FILE",
                    help="pt_inception-2015-12-05-6726825d.pth (else $GANKIT_INCEPTION_WEIGHTS)")
@@ -160,7 +171,7 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
         return load_config(path if path.suffix == ".toml" or path.exists() else recipe(args.config),
                            flags + args.overrides)
     if args.data:
-        return apply_overrides(defaults_for_file(args.data), flags + args.overrides)
+        return apply_overrides(defaults_for_file(args.data, flags + args.overrides), flags + args.overrides)
     if any(o.split("=", 1)[0].strip() == "data.name" for o in args.overrides):  # the data described by --set alone
         return apply_overrides(Config(), flags + args.overrides)
     raise GankitError(f"nothing to train: give a CONFIG.toml, a recipe name ({recipe_names()}), --data FILE or "
@@ -171,11 +182,14 @@ def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def defaults_for_file(path: str) -> Config:
-    """Sensible settings for a user's file, from its shape: wider nets and more noise for more columns."""
-    from .config import DataConfig
-
-    raw = DATASETS.get("file")(DataConfig(name="file", path=path), 0)
+def defaults_for_file(path: str, overrides: list[str] = ()) -> Config:
+    """Sensible settings for a user's file, from its shape: wider nets and more noise for more columns; for
+    sequences (a 3-D array, an .npz, a long CSV, or a series with data.window), the recurrent recipe."""
+    data = apply_overrides(Config(), [*overrides, "data.name=file", f"data.path={_toml_string(path)}"]).data
+    raw = DATASETS.get("file")(data, 0)
+    if raw.x.dim() == 3:
+        return apply_overrides(Config(), ["data.name=file", f"data.path={_toml_string(path)}",
+                                          *sequence_recipe(len(raw.x), raw.x.shape[2])])
     rows, features = raw.x.shape
     width = 128 if features <= 8 else 256
     return apply_overrides(Config(), [
@@ -184,6 +198,14 @@ def defaults_for_file(path: str) -> Config:
         f"model.z_dim={min(max(2 * features, 8), 128)}",
         f"model.g_hidden={width}", f"model.d_hidden={width}",
     ])
+
+
+def sequence_recipe(n: int, features: int) -> list[str]:
+    """The recurrent recipe of configs/sines.toml, its widths grown with the number of features."""
+    width = 48 if features <= 8 else 96
+    return [f"data.batch_size={min(128, n)}", "model.family=rnn", f"model.z_dim={min(max(features, 8), 32)}",
+            f"model.g_hidden={width}", f"model.d_hidden={width}", "model.d_depth=1",
+            "train.g_lr=2e-4", "train.d_lr=8e-4", "train.steps=5000"]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -228,32 +250,74 @@ def codes(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, e.g. 3,0.5,-1") from None
 
 
+def iterations(text: str) -> tuple[int, int]:
+    try:
+        disc, pred = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected two step counts, DISC,PRED, e.g. 2000,5000") from None
+    return disc, pred
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     to_folder = args.out.endswith(("/", os.sep)) or out.is_dir()
     if to_folder or out.suffix.lower() == ".png":
         return _sample_pictures(args, out, to_folder)
+    run = RunDir(Path(args.run_dir))
+    kind = None  # not a run folder: sample() says so, after the file name's check
+    if run.config_path.is_file():
+        meta = read_meta(run.checkpoint_file(args.checkpoint))
+        data, kind = meta["data"], meta_kind(meta)
+        if kind in ("sequence", "text"):
+            return _sample_sequences(args, out, run, data, kind)
+    if out.suffix.lower() == ".txt" and kind is not None:
+        raise GankitError(f"--out {out}: a .txt file holds text; this run's samples are "
+                          f"{'images' if kind == 'image' else 'rows of numbers'} (write a .npy or .csv file)")
     if out.suffix.lower() not in (".npy", ".csv"):
         raise GankitError(f"--out {out}: expected a .npy, .csv or .png file name, or a folder (DIR/) for one PNG "
                           f"per image")
     x, y = sample(args.run_dir, args.n, seed=args.seed, label=args.label, checkpoint=args.checkpoint, code=args.code)
-    run = RunDir(Path(args.run_dir))
-    data = read_meta(run.checkpoint)["data"]
     if x.ndim > 2 and (out.suffix.lower() == ".csv" or y is not None):
         x = x.reshape(len(x), -1)  # images as rows of pixels: a CSV has rows, and a label needs a column
     columns = data["columns"] if len(data["columns"]) == x.shape[1] else [f"x{i}" for i in range(x.shape[1])]
     if y is not None:  # the label goes back as the last column, named and valued as in the training file
-        label_column = run.config().data.label_column
-        names = data["class_names"]
-        values = np.array([float(names[i]) if is_number(names[i]) else i for i in y])
+        values, name = _label_values(run, data, y)
         x = np.column_stack([x, values])
-        columns = columns + [label_column if label_column and not label_column.lstrip("-").isdigit() else "label"]
+        columns = columns + [name]
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
         np.save(out, x)
     else:
         np.savetxt(out, x, delimiter=",", header=",".join(columns), comments="", fmt="%.7g")
     print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+def _label_values(run: RunDir, data: dict, y: np.ndarray) -> tuple[np.ndarray, str]:
+    """Class indices -> the labels' values in the training file (numbers where the names are), and their name."""
+    label_column = run.config().data.label_column
+    names = data["class_names"]
+    values = np.array([float(names[i]) if is_number(names[i]) else i for i in y])
+    return values, label_column if label_column and not label_column.lstrip("-").isdigit() else "label"
+
+
+def _sample_sequences(args: argparse.Namespace, out: Path, run: RunDir, data: dict, kind: str) -> int:
+    """Text items to a .txt file; sequences to a .npy [n, T, F], an .npz (x, lengths, y) or a long-format CSV."""
+    check_out(out, kind, bool(data.get("variable_length")), bool(data["class_names"]))
+    if args.code is not None:
+        raise GankitError("--code: this run's generator has no latent codes (game.name = \"infogan\" has)")
+    if kind == "text":
+        items = sample_text(args.run_dir, args.n, seed=args.seed, label=args.label, checkpoint=args.checkpoint)
+        write_texts(out, items)
+        print(f"wrote {len(items)} items to {out}")
+        return 0
+    x, lengths, y = sample_sequences(args.run_dir, args.n, seed=args.seed, label=args.label,
+                                     checkpoint=args.checkpoint)
+    labels, name = _label_values(run, data, y) if y is not None else (None, "label")
+    if labels is not None and (labels == labels.round()).all():
+        labels = labels.astype(np.int64)  # an .npz's y and a long CSV's labels are integer classes
+    write_sequences(out, x, lengths, data["columns"], labels, name)
+    print(f"wrote {len(x)} sequences to {out}")
     return 0
 
 
@@ -286,7 +350,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                          seed=args.seed, inception_weights=args.inception_weights)
     elif args.run_dir:
         result = evaluate(args.run_dir, metrics=args.metrics, n=args.n, seed=args.seed, features=args.features,
-                          checkpoint=args.checkpoint, inception_weights=args.inception_weights)
+                          checkpoint=args.checkpoint, inception_weights=args.inception_weights,
+                          repeats=args.repeats, iterations=args.iterations, progress=True)
     else:
         raise GankitError("nothing to evaluate: give a run folder, or --real PATH --fake PATH")
     text = json.dumps(result, indent=2)

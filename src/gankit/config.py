@@ -47,7 +47,7 @@ class ModelConfig:
     embed_dim: int = 16  # label embedding size fed to G and D when the data has labels
     conditional: bool = True  # use the data's labels when it has any
     out_activation: str = "auto"  # none | tanh; auto = tanh when the data is scaled to [-1, 1]
-    minibatch_std: bool = False  # MLP D also sees the batch's spread (Karras et al. 2018): a cure for collapse
+    minibatch_std: bool = False  # MLP and rnn D also see the batch's spread (Karras et al. 2018): a cure for collapse
     d_conditioning: str = "concat"  # convolutional D: concat (label maps on the input) | projection (Miyato 2018)
     d_norm: str = "auto"  # convolutional D: batch | none; auto = none for wgan-gp (its penalty is per sample)
     spectral_norm: bool = False  # D's weights divided by their largest singular value (Miyato et al. 2018)
@@ -58,6 +58,7 @@ class ModelConfig:
     d_bidirectional: bool = False  # rnn: D reads the sequence both ways
     d_judge: str = "sequence"  # rnn: sequence (one logit from D's final state) | step (one per step, RCGAN)
     gumbel_tau: float = 1.0  # rnn on text: temperature of G's straight-through Gumbel-softmax
+    z_global: int = 0  # rnn: noise drawn once per sequence and fed at every step, beside z_dim per step
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ CHOICES = {
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
             "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor", "model.gumbel_tau"}
-NON_NEGATIVE = {"data.window", "data.max_length", "eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
+NON_NEGATIVE = {"model.z_global", "data.window", "data.max_length", "eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
                 "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
                 "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight",
                 "game.embedding_steps", "game.supervised_steps", "game.d_threshold"}
@@ -353,8 +354,20 @@ def validate(config: Config, source: str = "config") -> None:
 def validate_game(config: Config, source: str) -> None:
     """The game's settings, and the other settings a game rules out."""
     game = config.game
+    if config.model.family == "timegan" and game.name != "timegan":
+        raise GankitError(f"{source}: model.family = \"timegan\": TimeGAN's networks play their own game; set "
+                          f"game.name = \"timegan\" (or model.family = \"rnn\" for a recurrent GAN)")
     if game.name == "classic":
         return
+    if game.name == "timegan":  # its losses, stages and networks are the paper's: the classic game's knobs do nothing
+        ignored = [f"{key} = {value!r}" for key, value, default in (
+            ("loss.name", config.loss.name, "nonsaturating"), ("loss.penalty", config.loss.penalty, "none"),
+            ("train.d_steps", config.train.d_steps, 1), ("train.ema", config.train.ema, 0.0),
+            ("train.augment", config.train.augment, ""), ("train.instance_noise", config.train.instance_noise, 0.0))
+            if value != default]
+        if ignored:
+            raise GankitError(f"{source}: game.name = \"timegan\" does not use {ignored[0]} (its losses and stages "
+                              f"are the paper's); expected the default")
     if config.model.pack != 1:
         raise GankitError(f"{source}: game.name = \"{game.name}\": model.pack = {config.model.pack}; D's second head "
                           f"reads each sample, so expected 1")

@@ -4,6 +4,12 @@
     EXPORT/generator.safetensors  its weights (the moving average when the run kept one, unless told otherwise)
     EXPORT/generator.onnx         optional: inputs z [batch, z_dim] float32 (+ y [batch] int64), output x
 
+Sequence generators (output kind "sequence", [T, F], or "text", one-hot [T, V]) draw each sample's length from
+z[:, 0] by the length CDF the manifest holds (``output.lengths``; see ``gankit.sequence_output``). The ONNX model
+outputs x only, with G's padding zero; the lengths are computed from z by this module's post-processing (the
+same float32 arithmetic as G), which also zeroes the padding again after ``to_data``. Text decodes by argmax per
+step up to the end symbol ``vocab[0]``.
+
 Loading needs the model families and safetensors only: no run folder, no trainer, no unpickling. The ONNX
 model is checked against PyTorch with onnxruntime before it is written, and refused when they differ.
 """
@@ -30,6 +36,7 @@ from .product_loader import build_generator, load_generator
 from .products import GeneratorProduct
 from .runs import RunDir
 from .sampling import MINMAX_RANGE, seeded_inputs, to_pixels
+from .sequence_output import manifest_entries, meta_kind, sample_lengths, texts, zero_padding
 
 EXPORT_FORMAT = "gankit-generator/1"
 MANIFEST, WEIGHTS, ONNX_MODEL = "manifest.json", "generator.safetensors", "generator.onnx"
@@ -63,6 +70,10 @@ class ExportedGenerator:
         self.class_frequencies: list[float] = manifest["labels"]["frequencies"]
         self.shift = np.asarray(out["shift"], np.float32).reshape(_stat_shape(self.shape))
         self.scale = np.asarray(out["scale"], np.float32).reshape(_stat_shape(self.shape))
+        self.kind: str = out["kind"]  # rows | image | sequence | text
+        self.vocab: list[str] = out.get("vocab") or []
+        self.length_cdf = (np.asarray(out["lengths"]["cdf"], np.float32) if self.is_sequence and out.get("lengths")
+                           else None)
         self._onnx = None
 
     @property
@@ -71,7 +82,16 @@ class ExportedGenerator:
 
     @property
     def is_image(self) -> bool:
-        return self.manifest["output"]["kind"] == "image"
+        return self.kind == "image"
+
+    @property
+    def is_sequence(self) -> bool:
+        """Sequences [T, F] or text (one-hot [T, V])."""
+        return self.kind in ("sequence", "text")
+
+    @property
+    def variable_length(self) -> bool:
+        return bool(self.is_sequence and self.manifest["output"]["lengths"]["variable"])
 
     def label_indices(self, labels: int | str | Sequence[int | str] | None, n: int) -> np.ndarray | None:
         """Class indices for ``n`` samples from one label (name or index) for all, or one per sample."""
@@ -109,22 +129,55 @@ class ExportedGenerator:
         with torch.inference_mode():
             return self.G(torch.from_numpy(z), None if y is None else torch.from_numpy(y)).numpy()
 
-    def to_data(self, x: np.ndarray) -> np.ndarray:
-        """Network outputs -> the data's own units (``x * scale + shift``)."""
-        return x * self.scale + self.shift
+    def to_data(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Network outputs -> the data's own units (``x * scale + shift``); sequences' steps past ``lengths`` -> 0."""
+        return zero_padding(x * self.scale + self.shift, lengths)
+
+    def lengths(self, x: np.ndarray, z: np.ndarray) -> np.ndarray | None:
+        """Each sequence's valid steps ([n] int64) from G's output ``x`` and its inputs ``z``; None for rows and
+        images. Text: up to and with the end symbol; sequences: the length z[:, 0] draws (output.lengths)."""
+        if not self.is_sequence:
+            return None
+        return sample_lengths(x, z, self.length_cdf, self.kind == "text")
 
     def to_pixels(self, x: np.ndarray) -> np.ndarray:
         """Network outputs of an image model -> uint8 pixels [n, H, W, C]."""
         if not self.is_image:
-            raise GankitError(f"this generator makes rows of {math.prod(self.shape)} values, not images")
+            raise GankitError(f"this generator makes {self.what}, not images")
         value_range = self.manifest["output"]["network_range"]
         return to_pixels(x, tuple(value_range) if value_range else None)
 
+    @property
+    def what(self) -> str:
+        """What the samples are, in words (for messages)."""
+        return {"text": "text", "sequence": f"sequences {list(self.shape)}", "image": f"images {list(self.shape)}"
+                }.get(self.kind, f"rows of {math.prod(self.shape)} values")
+
     def generate(self, n: int, seed: int = 0, labels: int | str | Sequence[int | str] | None = None,
                  truncation: float | None = None, backend: str = "torch") -> tuple[np.ndarray, np.ndarray | None]:
-        """``n`` samples in the data's units [n, *shape] and their class indices (None when unconditional)."""
+        """``n`` samples in the data's units [n, *shape] and their class indices (None when unconditional);
+        sequences are zero past each one's length (``sequences`` also gives the lengths)."""
+        x, _, y = self.sequences(n, seed, labels, truncation, backend, check=False)
+        return x, y
+
+    def sequences(self, n: int, seed: int = 0, labels: int | str | Sequence[int | str] | None = None,
+                  truncation: float | None = None, backend: str = "torch", check: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(x [n, T, F] in the data's units with zero padding, lengths [n] or None, class indices or None)."""
+        if check and not self.is_sequence:
+            raise GankitError(f"this generator makes {self.what}, not sequences; use generate")
         z, y = self.inputs(n, seed, labels, truncation)
-        return self.to_data(self.run(z, y, backend)), y
+        out = self.run(z, y, backend)
+        lengths = self.lengths(out, z)
+        return self.to_data(out, lengths), lengths, y
+
+    def texts(self, n: int, seed: int = 0, labels: int | str | Sequence[int | str] | None = None,
+              truncation: float | None = None, backend: str = "torch") -> tuple[list[str], np.ndarray | None]:
+        """``n`` generated items (strings) of a text generator, and their class indices (None when unconditional)."""
+        if self.kind != "text":
+            raise GankitError(f"this generator makes {self.what}, not text")
+        z, y = self.inputs(n, seed, labels, truncation)
+        return texts(self.run(z, y, backend), self.vocab), y
 
     def images(self, n: int, seed: int = 0, labels: int | str | Sequence[int | str] | None = None,
                truncation: float | None = None, backend: str = "torch") -> tuple[np.ndarray, np.ndarray | None]:
@@ -144,8 +197,8 @@ class ExportedGenerator:
 
 
 def _stat_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Shape of shift/scale: per feature for rows, per channel for images."""
-    return (shape[0], 1, 1) if len(shape) == 3 else shape
+    """Shape of shift/scale: per feature for rows and sequences (the last axis), per channel for images."""
+    return (shape[0], 1, 1) if len(shape) == 3 else shape[-1:]
 
 
 def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None) -> ExportedGenerator:
@@ -157,8 +210,10 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
     config = run.config()
     model, generator = meta["model"], meta["generator"]
     shape = tuple(model["shape"])
-    image = len(shape) == 3
-    value_range = list(MINMAX_RANGE) if model["out_activation"] == "tanh" else None
+    kind = meta_kind(meta)
+    image = kind == "image"
+    value_range = (list(MINMAX_RANGE) if model["out_activation"] == "tanh" else
+                   [0.0, 1.0] if kind == "text" else None)
     manifest = {
         "format": EXPORT_FORMAT,
         "gankit_version": __version__,
@@ -173,19 +228,24 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
                    "truncation": "entries of z with |z| > t are redrawn from N(0, 1) restricted to [-t, t]"},
         "labels": {"names": meta["data"]["class_names"], "frequencies": meta["data"]["class_frequencies"]},
         "output": {
-            "kind": "image" if image else "rows",
+            "kind": kind,
             "shape": list(shape),
             "network_range": value_range,  # [lo, hi] of G's output (tanh), null when unbounded
-            "to_data": "x * scale + shift (per channel for images, per column for rows)",
+            "to_data": ("x * scale + shift per feature (the last axis), then the steps t >= length set to 0"
+                        if kind in ("sequence", "text") else
+                        "x * scale + shift (per channel for images, per column for rows)"),
             "shift": shift.flatten().tolist(),
             "scale": scale.flatten().tolist(),
             "columns": meta["data"].get("columns") or [],
             "to_pixels": ("pixel = round((x - lo) / (hi - lo) * 255) clipped to 0..255, [C, H, W] -> [H, W, C], with "
                           "[lo, hi] = network_range, or the batch's own min..max when it is null") if image else None,
+            **manifest_entries(kind, G, meta),
         },
         "onnx": {"inputs": {"z": ["batch", model["z_dim"], "float32"]} | (
                      {"y": ["batch", "int64 class index"]} if model["num_classes"] else {}),
-                 "outputs": {"x": ["batch", *shape, "float32, before to_data"]}},
+                 "outputs": {"x": ["batch", *shape, "float32, before to_data" + (
+                     "; steps past each length are 0 (the lengths are not an output: see output.lengths)"
+                     if kind in ("sequence", "text") else "")]}},
         "source": {"run": str(run.path.resolve()), "checkpoint": checkpoint, "step": meta["step"],
                    "generator": generator, "data": meta["data"]["name"]},
     }

@@ -3,6 +3,10 @@
     GET  /health        liveness, and how many requests and model batches were served
     GET  /v1/model      the export's manifest
     POST /v1/generate   {"n", "seed", "labels", "truncation", "format"} -> json | npy | png (a grid) | zip (PNGs)
+
+Sequence generators answer JSON with ``samples`` a list of [L_i, F] lists (each sample's valid steps) and their
+``lengths``, or npy [n, T, F] zero past each length (the lengths in the X-Lengths header); text generators answer
+JSON with ``samples`` a list of strings (npy, png and zip are refused for text).
     GET  /openapi.json  the schema (and /docs)
 
 Concurrent requests are queued and run through the model together: a batch takes every request that
@@ -35,6 +39,7 @@ import numpy as np
 
 from .errors import GankitError
 from .export import ExportedGenerator, load
+from .sequence_output import ragged, texts
 
 SEED_MAX = 2 ** 63 - 1
 FORMATS = ("json", "npy", "png", "zip")
@@ -170,8 +175,9 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
         truncation: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False,
                                          description="truncation trick: entries of z beyond +-t are redrawn within it")
         format: Literal["json", "npy", "png", "zip"] = Field(
-            "json", description="json (samples in the data's units), npy (float32 array), png (one grid image, "
-                                "image models), zip (one PNG per sample, image models)")
+            "json", description="json (samples in the data's units; sequences as lists of their valid steps, text "
+                                "as strings), npy (float32 array; not for text), png (one grid image, image models), "
+                                "zip (one PNG per sample, image models)")
 
     class Problem(BaseModel):
         error: str
@@ -225,8 +231,10 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
     async def generate(request: GenerateRequest) -> Response:
         """``n`` samples from the generator; seeded requests are reproducible."""
         if request.format in ("png", "zip") and not model.is_image:
-            return _problem(f"format: {request.format} needs an image model; this one makes rows "
-                            f"(use json or npy)")
+            return _problem(f"format: {request.format} needs an image model; this one makes {model.what} "
+                            f"(use json{'' if model.kind == 'text' else ' or npy'})")
+        if request.format == "npy" and model.kind == "text":
+            return _problem("format: npy holds numbers; this model makes text (use json: a list of strings)")
         if request.labels is not None and not model.conditional:
             return _problem("labels: this generator is unconditional")
         seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX)
@@ -235,13 +243,16 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
         except GankitError as e:
             return _problem(str(e))
         out = await batcher.run(z, y)
+        lengths = model.lengths(out, z)  # sequences: each one's valid steps (None for rows and images)
         # encoded on the model's own thread: with a pool of threads allocating and freeing the buffers, the
         # resident memory crept up (~2 MB per 1,000 requests, glibc arenas); on one thread it stays flat
         body = await asyncio.get_running_loop().run_in_executor(batcher.executor, _encode, model, out, y, seed,
-                                                                request.format)
+                                                                request.format, lengths)
         headers = {"X-Seed": str(seed)}
         if y is not None and request.format != "json":
             headers["X-Labels"] = ",".join(map(str, y.tolist()))
+        if lengths is not None and request.format == "npy":
+            headers["X-Lengths"] = ",".join(map(str, lengths.tolist()))
         return Response(body, media_type=MEDIA[request.format], headers=headers)
 
     return app
@@ -253,8 +264,9 @@ def _problem(message: str):
     return JSONResponse({"error": message, "detail": None}, status_code=422)
 
 
-def _encode(model: ExportedGenerator, out: np.ndarray, y: np.ndarray | None, seed: int, fmt: str) -> bytes:
-    """The response body of one request's rows ``out`` (network space)."""
+def _encode(model: ExportedGenerator, out: np.ndarray, y: np.ndarray | None, seed: int, fmt: str,
+            lengths: np.ndarray | None = None) -> bytes:
+    """The response body of one request's rows ``out`` (network space); ``lengths``: of sequences, else None."""
     if fmt in ("png", "zip"):
         from .sampling import image_grid, to_image
 
@@ -272,14 +284,18 @@ def _encode(model: ExportedGenerator, out: np.ndarray, y: np.ndarray | None, see
                 archive.writestr("labels.csv", "file,label\n" + "".join(
                     f"sample_{i:05d}.png,{model.class_names[k]}\n" for i, k in enumerate(y.tolist())))
         return buffer.getvalue()
-    samples = model.to_data(out).astype(np.float32)
+    labels = None if y is None else [model.class_names[k] for k in y.tolist()]
+    if model.kind == "text":
+        items = texts(out, model.vocab)
+        return json.dumps({"seed": seed, "n": len(items), "labels": labels, "samples": items}).encode()
+    samples = model.to_data(out, lengths).astype(np.float32)
     if fmt == "npy":
         buffer = io.BytesIO()
         np.save(buffer, samples, allow_pickle=False)
         return buffer.getvalue()
-    labels = None if y is None else [model.class_names[k] for k in y.tolist()]
-    return json.dumps({"seed": seed, "n": len(samples), "shape": list(samples.shape[1:]), "labels": labels,
-                       "samples": samples.tolist()}).encode()
+    extra = {} if lengths is None else {"lengths": lengths.tolist()}
+    return json.dumps({"seed": seed, "n": len(samples), "shape": list(samples.shape[1:]), "labels": labels, **extra,
+                       "samples": ragged(samples, lengths) if lengths is not None else samples.tolist()}).encode()
 
 
 def app_from_env():

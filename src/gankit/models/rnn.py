@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig
 from . import MODELS
+from .mlp import batch_spread
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 CELL_STEPS = {"gru": nn.GRUCell, "lstm": nn.LSTMCell}
@@ -38,16 +39,17 @@ def uniform(z: Tensor) -> Tensor:
 class RNNGenerator(nn.Module):
     def __init__(self, noise_dim: int, shape: tuple[int, ...], hidden: int = 64, depth: int = 2,
                  num_classes: int = 0, embed_dim: int = 16, out_activation: str = "none", cell: str = "gru",
-                 gumbel_tau: float = 1.0):
+                 gumbel_tau: float = 1.0, global_dim: int = 0):
         super().__init__()
+        self.global_dim = global_dim  # noise drawn once per sequence, fed at every step beside the step's own
         self.steps, self.features = int(shape[0]), int(shape[1])
         self.shape = (self.steps, self.features)
         self.text = out_activation == "gumbel"
         self.noise_dim, self.num_classes, self.cell, self.tau = noise_dim, num_classes, cell, gumbel_tau
         self.per_step = noise_dim + (self.features if self.text else 0)  # text: V Gumbel coordinates per step
-        self.z_dim = 1 + self.steps * self.per_step
+        self.z_dim = 1 + global_dim + self.steps * self.per_step
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
-        width = noise_dim + (embed_dim if num_classes else 0) + (self.features if self.text else 0)
+        width = noise_dim + global_dim + (embed_dim if num_classes else 0) + (self.features if self.text else 0)
         if self.text:  # step by step: the previous character is part of the next step's input
             step = CELL_STEPS[cell]
             self.rnn = nn.ModuleList([step(width if i == 0 else hidden, hidden) for i in range(depth)])
@@ -68,27 +70,30 @@ class RNNGenerator(nn.Module):
         u = uniform(z[:, 0].float())
         return 1 + (u[:, None] > self.length_cdf[:-1]).sum(1)  # the first t with P(len <= t) >= u
 
-    def _conditioned(self, noise: Tensor, y: Tensor | None) -> Tensor:
-        if self.embed is None:
-            return noise
-        if y is None:
-            raise ValueError(f"RNNGenerator is conditional ({self.num_classes} classes) and needs labels y")
-        return torch.cat([noise, self.embed(y)[:, None].expand(-1, self.steps, -1)], dim=2)
+    def _conditioned(self, noise: Tensor, y: Tensor | None, extra: Tensor | None = None) -> Tensor:
+        """Each step's noise with what every step sees: the sequence's own noise and the label's embedding."""
+        parts = [noise] if extra is None or not extra.shape[1] else [noise, extra[:, None].expand(-1, self.steps, -1)]
+        if self.embed is not None:
+            if y is None:
+                raise ValueError(f"RNNGenerator is conditional ({self.num_classes} classes) and needs labels y")
+            parts.append(self.embed(y)[:, None].expand(-1, self.steps, -1))
+        return torch.cat(parts, dim=2) if len(parts) > 1 else noise
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:  # [B, z_dim] -> [B, T, F]
-        per = z[:, 1:].view(-1, self.steps, self.per_step)
+        whole = z[:, 1:1 + self.global_dim]
+        per = z[:, 1 + self.global_dim:].view(-1, self.steps, self.per_step)
         lengths = self.lengths(z)
         alive = (torch.arange(self.steps, device=z.device) < lengths[:, None]).to(z.dtype)  # [B, T]
         if self.text:
-            return self._text(per, y, lengths) * alive[:, :, None]
-        h = self.rnn(self._conditioned(per, y))[0]  # [B, T, hidden]
+            return self._text(per, y, lengths, whole) * alive[:, :, None]
+        h = self.rnn(self._conditioned(per, y, whole))[0]  # [B, T, hidden]
         return self.activation(self.out(h)) * alive[:, :, None]
 
-    def _text(self, per: Tensor, y: Tensor | None, lengths: Tensor) -> Tensor:
+    def _text(self, per: Tensor, y: Tensor | None, lengths: Tensor, whole: Tensor | None = None) -> Tensor:
         """One character per step, fed back; zero after the end symbol. The drawn length counts the end symbol,
         as the data's lengths do: an item still open at its last step (lengths - 1) ends there."""
         noise, gumbel_u = per[..., :self.noise_dim], uniform(per[..., self.noise_dim:])
-        inputs = self._conditioned(noise, y)  # [B, T, noise (+ embed)]
+        inputs = self._conditioned(noise, y, whole)  # [B, T, noise (+ global) (+ embed)]
         B = per.shape[0]
         state = [per.new_zeros(B, cell.hidden_size) for cell in self.rnn]
         memory = [per.new_zeros(B, cell.hidden_size) for cell in self.rnn] if self.cell == "lstm" else None
@@ -121,17 +126,22 @@ class RNNDiscriminator(nn.Module):
     (the final state; both directions' when bidirectional), [B * T] for ``judge = "step"`` (one per step, RCGAN).
     ``features`` is the final state, or the mean of the per-step states, before the linear head."""
 
-    batch_independent = True  # no batch statistics: real and fake may share one pass
-
     def __init__(self, shape: tuple[int, ...], hidden: int = 64, depth: int = 1, num_classes: int = 0,
-                 embed_dim: int = 16, cell: str = "gru", bidirectional: bool = False, judge: str = "sequence"):
+                 embed_dim: int = 16, cell: str = "gru", bidirectional: bool = False, judge: str = "sequence",
+                 minibatch_std: bool = False):
         super().__init__()
+        self.minibatch_std = minibatch_std  # the batch's spread as one more feature (Karras et al. 2018)
         self.steps, self.features_in = int(shape[0]), int(shape[1])
         self.num_classes, self.judge, self.cell = num_classes, judge, cell
         self.embed = nn.Embedding(num_classes, embed_dim) if num_classes else None
         width = self.features_in + (embed_dim if num_classes else 0)
         self.rnn = CELLS[cell](width, hidden, num_layers=depth, batch_first=True, bidirectional=bidirectional)
-        self.head = nn.Linear(hidden * (2 if bidirectional else 1), 1)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1) + int(minibatch_std), 1)
+
+    @property
+    def batch_independent(self) -> bool:
+        """No batch statistics (unless minibatch std): real and fake may share one pass."""
+        return not self.minibatch_std
 
     def _states(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
         if self.embed is not None:
@@ -143,14 +153,22 @@ class RNNDiscriminator(nn.Module):
         dirs = 2 if self.rnn.bidirectional else 1
         return out, torch.cat([h[-dirs:][i] for i in range(dirs)], dim=1)  # the last layer's final states
 
-    def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, T, F] -> [B, H * dirs]
+    def _spread(self, out: Tensor, final: Tensor) -> Tensor:  # [B, 1]
+        return batch_spread(out.mean(1) if self.judge == "step" else final)
+
+    def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:  # [B, T, F] -> [B, H * dirs (+ 1)]
         out, final = self._states(x, y)
-        return out.mean(1) if self.judge == "step" else final
+        h = out.mean(1) if self.judge == "step" else final
+        return torch.cat([h, self._spread(out, final)], dim=1) if self.minibatch_std else h
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         out, final = self._states(x, y)
         if self.judge == "step":
+            if self.minibatch_std:
+                out = torch.cat([out, self._spread(out, final)[:, None].expand(-1, out.shape[1], -1)], dim=2)
             return self.head(out).reshape(-1)  # [B * T]: each step a sample of the loss
+        if self.minibatch_std:
+            final = torch.cat([final, self._spread(out, final)], dim=1)
         return self.head(final).squeeze(1)  # [B]
 
 
@@ -161,7 +179,7 @@ def build_rnn(cfg: ModelConfig, shape: tuple, num_classes: int, out_activation: 
         raise GankitError(f"model.family = \"rnn\" reads sequences [T, F]; this data's samples have shape "
                           f"{list(shape)} (use mlp for rows, dcgan for images)")
     G = RNNGenerator(cfg.z_dim, shape, cfg.g_hidden, cfg.g_depth, num_classes, cfg.embed_dim, out_activation,
-                     cfg.cell, cfg.gumbel_tau)
+                     cfg.cell, cfg.gumbel_tau, cfg.z_global)
     D = RNNDiscriminator(shape, cfg.d_hidden, cfg.d_depth, num_classes, cfg.embed_dim, cfg.cell,
-                         cfg.d_bidirectional, cfg.d_judge)
+                         cfg.d_bidirectional, cfg.d_judge, cfg.minibatch_std)
     return G, D
