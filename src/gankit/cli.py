@@ -21,9 +21,9 @@ from . import __version__
 from .api import RECIPES, compare, evaluate, recipe, sample, sample_images, sample_sequences, sample_text, train
 from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config
-from .data.dataset import DATASETS
 from .data.files import is_number
 from .errors import GankitError
+from .file_recipes import defaults_for_file, toml_string
 from .launch import EXIT_INTERRUPTED, launch
 from .runs import RunDir
 from .sampling import image_grid, to_image
@@ -159,13 +159,13 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
     """Config file or recipe, then --data, --steps, --seed, --run-dir, then --set overrides."""
     flags = []
     if args.data:
-        flags += ["data.name=file", f"data.path={_toml_string(args.data)}"]
+        flags += ["data.name=file", f"data.path={toml_string(args.data)}"]
     if args.steps is not None:
         flags.append(f"train.steps={args.steps}")
     if args.seed is not None:
         flags.append(f"seed={args.seed}")
     if args.run_dir:
-        flags.append(f"run_dir={_toml_string(args.run_dir)}")
+        flags.append(f"run_dir={toml_string(args.run_dir)}")
     if args.config:
         path = Path(args.config)
         return load_config(path if path.suffix == ".toml" or path.exists() else recipe(args.config),
@@ -176,36 +176,6 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
         return apply_overrides(Config(), flags + args.overrides)
     raise GankitError(f"nothing to train: give a CONFIG.toml, a recipe name ({recipe_names()}), --data FILE or "
                       f"--set data.name=...")
-
-
-def _toml_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def defaults_for_file(path: str, overrides: list[str] = ()) -> Config:
-    """Sensible settings for a user's file, from its shape: wider nets and more noise for more columns; for
-    sequences (a 3-D array, an .npz, a long CSV, or a series with data.window), the recurrent recipe."""
-    data = apply_overrides(Config(), [*overrides, "data.name=file", f"data.path={_toml_string(path)}"]).data
-    raw = DATASETS.get("file")(data, 0)
-    if raw.x.dim() == 3:
-        return apply_overrides(Config(), ["data.name=file", f"data.path={_toml_string(path)}",
-                                          *sequence_recipe(len(raw.x), raw.x.shape[2])])
-    rows, features = raw.x.shape
-    width = 128 if features <= 8 else 256
-    return apply_overrides(Config(), [
-        "data.name=file", f"data.path={_toml_string(path)}",
-        f"data.batch_size={min(256, rows)}",
-        f"model.z_dim={min(max(2 * features, 8), 128)}",
-        f"model.g_hidden={width}", f"model.d_hidden={width}",
-    ])
-
-
-def sequence_recipe(n: int, features: int) -> list[str]:
-    """The recurrent recipe of configs/sines.toml, its widths grown with the number of features."""
-    width = 48 if features <= 8 else 96
-    return [f"data.batch_size={min(128, n)}", "model.family=rnn", f"model.z_dim={min(max(features, 8), 32)}",
-            f"model.g_hidden={width}", f"model.d_hidden={width}", "model.d_depth=1",
-            "train.g_lr=2e-4", "train.d_lr=8e-4", "train.steps=5000"]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -375,7 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   f"training on scikit-learn's digits instead")
     config = apply_overrides(load_config(recipe(name)), ['name="demo"'])
     run_dir = args.run_dir or str(default_run_path(config))
-    flags = [f"run_dir={_toml_string(run_dir)}"] + ([f"train.steps={args.steps}"] if args.steps else [])
+    flags = [f"run_dir={toml_string(run_dir)}"] + ([f"train.steps={args.steps}"] if args.steps else [])
     config = apply_overrides(config, flags)
     print(f"gankit demo: training the {name} recipe ({config.train.steps} steps) into {run_dir}")
     start = time.perf_counter()

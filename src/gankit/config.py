@@ -145,36 +145,10 @@ class Config:
     def run_name(self) -> str:
         if self.name:
             return self.name
-        data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx") \
+        data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx", "lines") \
             else self.data.name
         # another game on the same data is another run: runs/acgan-fashion-mnist beside runs/fashion-mnist
         return data if self.game.name == "classic" else f"{self.game.name}-{data}"
-
-
-CHOICES = {
-    "data.normalize": ("auto", "none", "standard", "minmax"),
-    "model.out_activation": ("auto", "none", "tanh"),
-    "model.d_conditioning": ("concat", "projection"),
-    "model.d_norm": ("auto", "batch", "none"),
-    "model.cell": ("gru", "lstm"),
-    "model.d_judge": ("sequence", "step"),
-    "data.split": ("train", "test", "all"),
-    "data.bad_files": ("error", "skip"),
-    "loss.name": ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "least-squares", "hinge",
-                  "relativistic", "relativistic-ls", "relativistic-hinge"),
-    "loss.penalty": ("none", "gp", "r1", "r2", "dragan"),
-    "train.lr_schedule": ("constant", "linear", "cosine"),
-    "train.optimizer": ("adam", "rmsprop", "sgd"),
-    "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "game.name": ("classic", "acgan", "infogan", "timegan"),
-}
-POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
-            "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
-            "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor", "model.gumbel_tau"}
-NON_NEGATIVE = {"model.z_global", "data.window", "data.max_length", "eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
-                "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
-                "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight",
-                "game.embedding_steps", "game.supervised_steps", "game.d_threshold"}
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -294,98 +268,6 @@ def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:
     raise TypeError(f"config field {key} has unsupported type {kind}")
 
 
-def shown(value: Any) -> str:
-    """A value as a user wrote it in TOML (true, not True); strings quoted as Python quotes them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value)
-
-
-def validate(config: Config, source: str = "config") -> None:
-    flat = dict(_flatten(to_dict(config)))
-    for key, allowed in CHOICES.items():
-        if flat[key] not in allowed:
-            raise GankitError(f"{source}: {key} = {shown(flat[key])}: expected one of {', '.join(allowed)}")
-    for key in POSITIVE:
-        if not flat[key] > 0:
-            raise GankitError(f"{source}: {key} = {shown(flat[key])}: expected a value > 0")
-    for key in NON_NEGATIVE:
-        if not flat[key] >= 0:
-            raise GankitError(f"{source}: {key} = {shown(flat[key])}: expected a value >= 0")
-    if config.eval.n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
-        raise GankitError(f"{source}: eval.n = {config.eval.n!r}: expected at least 2 samples")
-    if not 0 <= config.loss.label_smoothing < 1:
-        raise GankitError(f"{source}: loss.label_smoothing = {config.loss.label_smoothing!r}: expected 0 <= s < 1")
-    for key in ("train.g_betas", "train.d_betas"):
-        if not all(0 <= b < 1 for b in flat[key]):
-            raise GankitError(f"{source}: {key} = {list(flat[key])!r}: expected two numbers in [0, 1)")
-    if config.data.name == "file" and not config.data.path:
-        raise GankitError(f"{source}: data.path is empty: data.name = \"file\" needs the path of a .npy or .csv file")
-    if not 0 <= config.train.ema < 1:
-        raise GankitError(f"{source}: train.ema = {config.train.ema!r}: expected 0 (off) or a decay in (0, 1), "
-                          f"e.g. 0.999")
-    if config.model.latent_classes == 1 or (config.model.latent_classes and config.model.family != "mlp"):
-        raise GankitError(f"{source}: model.latent_classes = {config.model.latent_classes}: expected 0 (off) or at "
-                          f"least 2, with model.family = \"mlp\"")
-    if config.model.latent_classes and config.model.z_dim < 2:
-        raise GankitError(f"{source}: model.latent_classes needs model.z_dim >= 2 (z_0 picks the category)")
-    if config.data.batch_size % config.model.pack:
-        raise GankitError(f"{source}: model.pack = {config.model.pack}: data.batch_size = {config.data.batch_size} "
-                          f"must be a multiple of it (D judges packs of {config.model.pack} samples)")
-    policies = [p.strip() for p in config.train.augment.split(",") if p.strip()]
-    unknown = [p for p in policies if p not in ("color", "translation", "cutout")]
-    if unknown:
-        raise GankitError(f"{source}: train.augment = {config.train.augment!r}: unknown {unknown[0]!r}; expected a "
-                          f"comma-separated list of color, translation, cutout (or \"\" for none)")
-    if config.train.nan_lr_factor >= 1:
-        raise GankitError(f"{source}: train.nan_lr_factor = {config.train.nan_lr_factor}: expected a factor in (0, 1)")
-    if config.data.channels not in (0, 1, 3):
-        raise GankitError(f"{source}: data.channels = {config.data.channels}: expected 0 (as they come), 1 or 3")
-    device = config.train.device
-    if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
-        raise GankitError(f"{source}: train.device = {device!r}: expected auto, cpu, cuda or cuda:N")
-    penalty = config.loss.penalty if config.loss.penalty != "none" else ("gp" if config.loss.name == "wgan-gp" else "none")
-    if config.train.compile and penalty != "none":
-        raise GankitError(f"{source}: train.compile = true cannot be combined with a gradient penalty (loss.penalty = "
-                          f"{penalty!r}): torch.compile does not support double backward")
-    validate_game(config, source)
-
-
-def validate_game(config: Config, source: str) -> None:
-    """The game's settings, and the other settings a game rules out."""
-    game = config.game
-    if config.model.family == "timegan" and game.name != "timegan":
-        raise GankitError(f"{source}: model.family = \"timegan\": TimeGAN's networks play their own game; set "
-                          f"game.name = \"timegan\" (or model.family = \"rnn\" for a recurrent GAN)")
-    if game.name == "classic":
-        return
-    if game.name == "timegan":  # its losses, stages and networks are the paper's: the classic game's knobs do nothing
-        ignored = [f"{key} = {value!r}" for key, value, default in (
-            ("loss.name", config.loss.name, "nonsaturating"), ("loss.penalty", config.loss.penalty, "none"),
-            ("train.d_steps", config.train.d_steps, 1), ("train.ema", config.train.ema, 0.0),
-            ("train.augment", config.train.augment, ""), ("train.instance_noise", config.train.instance_noise, 0.0))
-            if value != default]
-        if ignored:
-            raise GankitError(f"{source}: game.name = \"timegan\" does not use {ignored[0]} (its losses and stages "
-                              f"are the paper's); expected the default")
-    if config.model.pack != 1:
-        raise GankitError(f"{source}: game.name = \"{game.name}\": model.pack = {config.model.pack}; D's second head "
-                          f"reads each sample, so expected 1")
-    unsupported = [key for key, on in (("loss.feature_matching", config.loss.feature_matching),
-                                       ("loss.historical_averaging", config.loss.historical_averaging),
-                                       ("train.reuse_fake", config.train.reuse_fake)) if on]
-    if unsupported:
-        raise GankitError(f"{source}: game.name = \"{game.name}\" does not take {unsupported[0]} (the classic game's); "
-                          f"expected it off")
-    if game.name == "infogan":
-        if not game.categorical_codes and not game.continuous_codes:
-            raise GankitError(f"{source}: game.name = \"infogan\" needs codes: game.categorical_codes or "
-                              f"game.continuous_codes")
-        if any(k < 2 for k in game.categorical_codes):
-            raise GankitError(f"{source}: game.categorical_codes = {list(game.categorical_codes)}: expected sizes of "
-                              f"at least 2")
-
-
 # --------------------------------------------------------------------------------------------- writing
 
 
@@ -442,3 +324,6 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = ["Config", "DataConfig", "EvalConfig", "ModelConfig", "LossConfig", "TrainConfig", "load_config", "apply_overrides",
            "from_dict", "to_dict", "to_toml", "save_config", "replace"]
+
+
+from .config_rules import shown, validate  # noqa: E402  (the rules read the dataclasses above)
