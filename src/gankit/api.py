@@ -286,7 +286,7 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: 
     values). Sequence runs get TimeGAN's discriminative and predictive scores (each trained ``repeats`` times for
     ``iterations`` = (discriminative, predictive) steps; 0 repeats: none), their real-vs-real floor, per-feature
     KS and the autocorrelation difference (``gankit.sequence_eval``; ``workers`` processes train the scores, default
-    one per core for full-length trainings); text runs the text scores (valid, novel,
+    one); text runs the text scores (valid, novel,
     unique, bigram JSD, length distance). ``progress``: a progress bar (sequence scores). The result, with how it
     was computed, is written to ``RUN/eval.json``.
     """

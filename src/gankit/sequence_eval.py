@@ -16,7 +16,6 @@ run trained on, ``reference_all`` every item of the source (the full word list, 
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from .sequence_output import sample_lengths, texts, zero_padding
 REPEATS = 10  # TimeGAN reports the mean and std of 10 runs of each score
 ITERATIONS = (2000, 5000)  # training steps of the discriminative and the predictive score's networks
 MIN_SEQUENCES = 4  # the real-vs-real floor splits the real sequences in halves of >= 2
-PARALLEL_STEPS = 1000  # scores of at least this many training steps are trained in worker processes by default
 
 _SHARED: tuple | None = None  # a worker's (real, fake, lengths_real, lengths_fake, floor orders)
 
@@ -68,8 +66,8 @@ def _train_scores(tasks: list, shared: tuple, seed: int, iterations: tuple[int, 
                   progress: bool) -> dict:
     """{task: score} for every task, in worker processes (spawned: forking a process that has run PyTorch's
     thread pools can hang) or in this one; a progress bar counts training steps."""
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if min(iterations) >= PARALLEL_STEPS else 1
+    if workers is None:  # one process: on this project's 2-core machines two workers gave no speed-up (each ran at half)
+        workers = 1
     workers = max(1, min(workers, len(tasks)))
     steps = {"discriminative": iterations[0], "predictive": iterations[1]}
     bar = None
@@ -119,8 +117,8 @@ def evaluate_sequences(data: Dataset, G: nn.Module, meta: dict[str, Any], n: int
                        progress: bool = False, workers: int | None = None) -> dict[str, Any]:
     """The sequence metrics of G against ``data`` (``metrics``, per-score details, the floor and ``how``).
 
-    ``workers``: processes that train the scores (default: one per core when each trains >= ``PARALLEL_STEPS``
-    steps, else none); every score is seeded and single-threaded, so the numbers do not depend on it."""
+    ``workers``: processes that train the scores (default 1: measured no faster with 2 on the 2-core machines);
+    every score is seeded and single-threaded, so the numbers do not depend on it."""
     from .metrics.sequences import autocorrelation_difference, marginal_ks
 
     started = time.perf_counter()

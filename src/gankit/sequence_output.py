@@ -23,7 +23,7 @@ import torch
 from .data.text import decode
 from .errors import GankitError
 from .fileio import atomic_write
-from .models.rnn import uniform
+from .models.rnn import drawn_lengths
 
 KINDS = ("rows", "image", "sequence", "text")
 SEQUENCE_SUFFIXES = (".npy", ".npz", ".csv")
@@ -43,10 +43,9 @@ def meta_kind(meta: dict) -> str:
 
 
 def lengths_from_cdf(z: np.ndarray | torch.Tensor, cdf: Sequence[float] | torch.Tensor) -> np.ndarray:
-    """[n] int64 lengths drawn by z[:, 0] from a length CDF [T] (the arithmetic of ``RNNGenerator.lengths``)."""
-    z0 = torch.as_tensor(np.asarray(z)[:, 0] if not isinstance(z, torch.Tensor) else z[:, 0]).float().cpu()
-    cdf = torch.as_tensor(cdf, dtype=torch.float32).cpu()
-    return (1 + (uniform(z0)[:, None] > cdf[:-1]).sum(1)).numpy().astype(np.int64)
+    """[n] int64 lengths drawn by z[:, 0] from a length CDF [T] (``models.rnn.drawn_lengths``, on numpy too)."""
+    z0 = torch.as_tensor(np.asarray(z)[:, 0] if not isinstance(z, torch.Tensor) else z[:, 0]).cpu()
+    return drawn_lengths(z0, torch.as_tensor(cdf, dtype=torch.float32).cpu()).numpy().astype(np.int64)
 
 
 def text_lengths(x: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -38,6 +38,12 @@ def uniform(z: Tensor) -> Tensor:
     return (0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))).clamp(1e-6, 1 - 1e-6)
 
 
+def drawn_lengths(z0: Tensor, cdf: Tensor) -> Tensor:
+    """[B] lengths that z_0 ~ N(0, 1) draws from a length CDF [T] (P(length <= t + 1)): the first t with
+    P(length <= t) >= Phi(z_0). What the generators compute, and what export and sampling recompute from z."""
+    return 1 + (uniform(z0.float())[:, None] > cdf[:-1]).sum(1)
+
+
 class RNNGenerator(nn.Module):
     def __init__(self, noise_dim: int, shape: tuple[int, ...], hidden: int = 64, depth: int = 2,
                  num_classes: int = 0, embed_dim: int = 16, out_activation: str = "none", cell: str = "gru",
@@ -69,8 +75,7 @@ class RNNGenerator(nn.Module):
 
     def lengths(self, z: Tensor) -> Tensor:
         """[B, z_dim] -> [B] the length each z draws (for the data's lengths; T for fixed-length data)."""
-        u = uniform(z[:, 0].float())
-        return 1 + (u[:, None] > self.length_cdf[:-1]).sum(1)  # the first t with P(len <= t) >= u
+        return drawn_lengths(z[:, 0], self.length_cdf)
 
     def _conditioned(self, noise: Tensor, y: Tensor | None, extra: Tensor | None = None) -> Tensor:
         """Each step's noise with what every step sees: the sequence's own noise and the label's embedding."""
