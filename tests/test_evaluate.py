@@ -90,7 +90,7 @@ def test_metrics_during_training_and_the_best_checkpoint(tmp_path, tiny):
     run = RunDir(result.run_dir)
     evals = [r for r in run.read_metrics() if "eval" in r]
     assert [r["step"] for r in evals] == [10, 20, 30]
-    assert all(r["features"] == "raw" and r["n_fake"] == 300 for r in evals)
+    assert all(r["features"] == "standardized" and r["n_fake"] == 300 for r in evals)  # auto, for rows
     fids = [r["eval"]["fid"] for r in evals]
     best = read_meta(run.best_checkpoint)
     assert best["eval"]["fid"] == min(fids) and best["step"] == evals[fids.index(min(fids))]["step"]
@@ -140,7 +140,7 @@ def test_cli_eval_of_a_run_prints_and_writes_json(trained, capsys):
     assert set(printed["metrics"]) == {"fid", "kid_mean", "kid_std", "modes_covered", "modes_total", "high_quality",
                                        "mode_kl"}
     how = printed["how"]
-    assert (how["features"], how["n_real"], how["n_fake"], how["seed"]) == ("raw", 500, 500, 2)
+    assert (how["features"], how["n_real"], how["n_fake"], how["seed"]) == ("standardized", 500, 500, 2)
     assert how["settings"]["kid"] == {"kernel": "(x.y/d + 1)^3", "subsets": 100, "subset_size": 250}
     assert printed["step"] == 20 and printed["checkpoint"] == "latest"
     # Same seed, same numbers.
@@ -164,14 +164,54 @@ def test_cli_eval_of_two_sample_files(tmp_path, capsys):
     np.save(tmp_path / "real.npy", real)
     np.savetxt(tmp_path / "fake.csv", fake, delimiter=",", header="a,b,c", comments="", fmt="%.17g")
     assert main(["eval", "--real", str(tmp_path / "real.npy"), "--fake", str(tmp_path / "fake.csv"),
-                 "--features", "raw", "--out", str(tmp_path / "out.json")]) == 0
+                 "--out", str(tmp_path / "out.json")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == json.loads((tmp_path / "out.json").read_text())
-    mean, std = real.mean(0), real.std(0, ddof=1)  # rows are scored on columns standardised by the real set
+    mean, std = real.mean(0), real.std(0, ddof=1)  # auto: rows are scored on columns standardised by the real set
     assert out["metrics"]["fid"] == pytest.approx(reference_fid((real - mean) / std, (fake - mean) / std), rel=1e-6)
-    assert out["how"]["n_real"] == 1000 and out["how"]["n_fake"] == 800 and "standardised" in out["how"]["note"]
+    assert out["how"]["features"] == "standardized" and "standardised" in out["how"]["note"]
+    assert out["how"]["n_real"] == 1000 and out["how"]["n_fake"] == 800
     assert set(out["columns"]) == {"0", "1", "2"}
     assert out["columns"]["2"]["fake_mean"] == pytest.approx(fake[:, 2].mean())
+
+
+def sqrtm_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """The Fréchet distance by its textbook formula, |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2), with scipy's
+    sqrtm: written out here, apart from gankit's (eigenvalue) computation and from test_metrics' reference."""
+    import scipy.linalg
+
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s_a + s_b - 2 * scipy.linalg.sqrtm(s_a @ s_b).real))
+
+
+def test_cli_eval_raw_is_the_standard_frechet_formula_and_standardized_is_it_in_standard_units(tmp_path, capsys):
+    """8 columns of very different units: --features raw scores the values as given (the number any other tool
+    gives for these two files), --features standardized the columns in units of the real samples' mean and std."""
+    r = np.random.default_rng(8)
+    units = np.array([1e-3, 0.1, 1.0, 1.0, 10.0, 100.0, 1e3, 1e4])
+    mix = r.normal(size=(8, 8)) * 0.3 + np.eye(8)  # correlated columns
+    real = (r.normal(0, 1, (1200, 8)) @ mix) * units + 5 * units
+    fake = (r.normal(0.2, 1.1, (900, 8)) @ mix) * units + 5 * units
+    np.save(tmp_path / "real.npy", real)
+    np.save(tmp_path / "fake.npy", fake)
+    out = {}
+    for features in ("raw", "standardized"):
+        assert main(["eval", "--real", str(tmp_path / "real.npy"), "--fake", str(tmp_path / "fake.npy"),
+                     "--features", features, "--metrics", "fid"]) == 0
+        out[features] = json.loads(capsys.readouterr().out)
+    assert out["raw"]["metrics"]["fid"] == pytest.approx(sqrtm_fid(real, fake), rel=1e-6)
+    mean, std = real.mean(0), real.std(0, ddof=1)
+    assert out["standardized"]["metrics"]["fid"] == pytest.approx(sqrtm_fid((real - mean) / std, (fake - mean) / std),
+                                                                  rel=1e-6)
+    assert out["raw"]["metrics"]["fid"] > 1e6 * out["standardized"]["metrics"]["fid"]  # the 1e4 column decides
+    for features, word in (("raw", "as given"), ("standardized", "standardised by the real samples")):
+        assert out[features]["how"]["features"] == features and word in out[features]["how"]["note"]
+
+
+def test_standardized_features_refuse_images():
+    with pytest.raises(GankitError, match="features 'standardized' standardise the columns of rows; these samples "
+                                          "are images"):
+        gankit.metrics.compare(torch.rand(10, 1, 8, 8), torch.rand(10, 1, 8, 8), "standardized", "fid")
 
 
 def test_cli_eval_of_two_image_folders(tmp_path, capsys):

@@ -238,17 +238,21 @@ def test_column_scores():
 # --------------------------------------------------------------------------------------------- compare
 
 
-def test_compare_raw_features_and_batch_size_independence():
+def test_compare_raw_and_standardized_features_and_batch_size_independence():
     r = rng(12)
     real = torch.from_numpy(r.normal(0, 0.1, size=(3000, 1))).float()
     fake = torch.from_numpy(r.normal(0.3, 0.1, size=(3000, 1))).float()
     out = compare(real, fake, "raw", "fid,kid,pr,dc,columns")
-    # 1-D Gaussians: d^2 = (mu_a - mu_b)^2 + (s_a - s_b)^2, in units of the real std (0.1): 3^2 + 0^2
-    assert out["metrics"]["fid"] == pytest.approx(9.0, rel=0.05)
+    # 1-D Gaussians: d^2 = (mu_a - mu_b)^2 + (s_a - s_b)^2: on the values as given 0.3^2 + 0^2...
+    assert out["metrics"]["fid"] == pytest.approx(0.09, rel=0.05)
     assert out["metrics"]["ks_max"] > 0.8 and out["metrics"]["coverage"] < 0.35
+    assert out["how"]["features"] == "raw" and out["how"]["n_real"] == 3000 and out["how"]["seed"] == 0
+    standard = compare(real, fake, "standardized", "fid,columns")  # ...in units of the real std (0.1): 3^2 + 0^2
+    assert standard["metrics"]["fid"] == pytest.approx(9.0, rel=0.05)
+    assert standard["metrics"]["ks_max"] == out["metrics"]["ks_max"]  # column scores stay in the data's units
+    assert compare(real, fake, metrics="fid")["how"]["features"] == "standardized"  # auto, for rows
     apart = compare(real, fake + 1.0, "raw", "pr")["metrics"]  # 13 std apart: no overlap
     assert apart == {"precision": 0.0, "recall": 0.0}
-    assert out["how"]["features"] == "raw" and out["how"]["n_real"] == 3000 and out["how"]["seed"] == 0
 
     extractor = get_extractor("raw")
     whole, _ = extractor(real, batch_size=3000)
@@ -267,17 +271,19 @@ def test_metric_names_are_checked():
         compare(x, x, "nope")
 
 
-def test_row_scores_do_not_depend_on_the_columns_units():
-    """A weight in grams beside a height in metres: FID, KID and the k-NN scores of rows see standardised columns,
-    so a change of units changes nothing (in raw units the gram column alone gave FIDs near 10^6)."""
+def test_standardized_row_scores_do_not_depend_on_the_columns_units():
+    """A weight in grams beside a height in metres: on standardized features FID, KID and the k-NN scores of rows
+    see standardised columns, so a change of units changes nothing; on raw ones the gram column alone decides."""
     r = rng(3)
     real = torch.from_numpy(r.normal(0, 1, size=(1500, 2))).float()
     fake = torch.from_numpy(r.normal(0.2, 1.1, size=(1500, 2))).float()
     units = torch.tensor([1.0, 1000.0])
-    a = compare(real, fake, "raw", "fid,kid,pr,dc")["metrics"]
-    b = compare(real * units, fake * units, "raw", "fid,kid,pr,dc")["metrics"]
+    a = compare(real, fake, "standardized", "fid,kid,pr,dc")["metrics"]
+    b = compare(real * units, fake * units, "standardized", "fid,kid,pr,dc")["metrics"]
     assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
     assert a["fid"] < 0.2
+    raw = compare(real * units, fake * units, "raw", "fid")["metrics"]
+    assert raw["fid"] > 1e4 * a["fid"]
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero_not_minus_rounding():

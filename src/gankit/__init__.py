@@ -11,12 +11,12 @@
 __version__ = "0.1.0"
 
 from .api import (TrainResult, build_models, compare, evaluate, load_generator, recipe, sample,  # noqa: E402
-                  sample_images, sample_sequences, sample_text, train)
+                  sample_images, sample_sequences, sample_table, sample_text, train)
 from .config import Config, load_config  # noqa: E402
-from .data import Dataset, from_arrays, from_sequences, load_data  # noqa: E402
+from .data import Dataset, from_arrays, from_dataframe, from_sequences, load_data  # noqa: E402
 from .errors import GankitError, TrainingDiverged  # noqa: E402
 from .export import ExportedGenerator, export, load  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 
 __all__ = ["Config", "Dataset", "ExportedGenerator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
-           "compare", "evaluate", "export", "from_arrays", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_text", "train"]
+           "compare", "evaluate", "export", "from_arrays", "from_dataframe", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_table", "sample_text", "train"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -35,6 +36,7 @@ from .runs import RunDir, create_run, default_run_path, open_run
 from .sequence_pictures import SequenceEmbedding, SequenceTraces
 from .sampling import MINMAX_RANGE, run_generator, seeded_inputs, to_pixels
 from .sequence_output import meta_kind, sample_lengths, texts, zero_padding
+from .table_output import sample_table  # noqa: F401  (gankit.sample_table)
 from .trainer import Trainer
 
 RECIPES = Path(__file__).parent / "configs"
@@ -126,6 +128,10 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         info = {"family": "custom"}
 
     evaluator, best = None, None
+    if config.eval.every and data.is_table:
+        raise GankitError(f"eval.every = {config.eval.every}: evaluation during training covers rows and images; for "
+                          f"a table, set eval.every = 0 and run gankit eval RUN after training (SDMetrics' quality "
+                          f"report, machine-learning efficacy, privacy)")
     if config.eval.every and data.is_sequence:
         raise GankitError(f"eval.every = {config.eval.every}: evaluation during training covers rows and images; for "
                           f"sequences and text, set eval.every = 0 and run gankit eval RUN after training (TimeGAN's "
@@ -146,6 +152,13 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     if world.is_main:
         if not resume:
             run = create_run(run.path, config)
+            if getattr(data.table, "schema", None) is not None:  # what each column was read as: the first thing
+                # to check when samples look wrong (a game's own encoded table may have no schema)
+                if progress:
+                    held = f" ({len(data.holdout)} more held out)" if data.holdout is not None else ""
+                    print(f"gankit: {data.name}: {len(data)} rows{held}; columns as read:\n"
+                          f"{data.table.schema.summary()}", file=sys.stderr)
+                atomic_write(run.path / "schema.json", (json.dumps(data.table.schema.to_json(), indent=2) + "\n").encode())
         else:
             save_config(config, run.config_path)  # the run's config now includes any extension
     distributed.barrier()
@@ -164,6 +177,10 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
 def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int, codes: dict | None = None) -> list[Any]:
     """Image grids for grey or RGB images (and InfoGAN's code grids), real-vs-generated plots for 1-D/2-D rows,
     else none."""
+    if data.is_table:  # columns and associations, real against synthetic, at the end (given the typed rows)
+        from .table_callbacks import TablePictures
+
+        return [TablePictures(run, seed=seed)] if data.frame is not None else []
     if data.is_sequence:  # traces (text: a table of items); PCA and t-SNE at the end, not for text
         return [SequenceTraces(run, every, seed=seed), *([] if data.is_text else [SequenceEmbedding(run, seed=seed)])]
     if data.is_image and data.shape[0] in (1, 3):
@@ -194,6 +211,8 @@ def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None =
     [n, T, F] with the steps past each sample's length set to 0 (``sample_sequences`` also gives the lengths).
     """
     G, meta, shift, scale = load_generator(run_dir, checkpoint)
+    if "table" in meta:
+        raise GankitError(f"{run_dir}: this run's samples are a table; use gankit.sample_table (a DataFrame)")
     out, y, z = _generate(G, meta, n, seed, label, batch_size, code)
     x = (out * scale + shift).numpy()  # [n, *shape]
     if len(meta["model"]["shape"]) == 2:  # sequences: the padding is zero in the data's units too
@@ -274,11 +293,11 @@ def _generate(G: nn.Module, meta: dict[str, Any], n: int, seed: int, label: str 
     return run_generator(G, z, y, batch_size), (None if y is None else y.numpy()), z  # [n, *shape]
 
 
-def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: int = 0, features: str | None = None,
+def evaluate(run_dir: str | Path, metrics: str = "auto", n: int | None = None, seed: int = 0, features: str | None = None,
              checkpoint: str = "latest", inception_weights: str = "", write: bool = True,
              data: Dataset | None = None, repeats: int = 10, iterations: tuple[int, int] = (2000, 5000),
-             progress: bool = False, workers: int | None = None) -> dict[str, Any]:
-    """Metrics of a run's generator: ``n`` generated samples against up to ``n`` of its training data's (``data``:
+             progress: bool = False, workers: int | None = None, target: str = "") -> dict[str, Any]:
+    """Metrics of a run's generator: ``n`` (default 10,000) generated samples against up to ``n`` of its training data's (``data``:
     the rows a run trained on when they were passed from Python; otherwise the run's config loads them).
 
     ``features``/``metrics`` default to the run's ``eval`` settings (auto: the data's bundled classifier
@@ -287,17 +306,29 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: 
     ``iterations`` = (discriminative, predictive) steps; 0 repeats: none), their real-vs-real floor, per-feature
     KS and the autocorrelation difference (``gankit.sequence_eval``; ``workers`` processes train the scores, default
     one); text runs the text scores (valid, novel,
-    unique, bigram JSD, length distance). ``progress``: a progress bar (sequence scores). The result, with how it
+    unique, bigram JSD, length distance); table runs SDMetrics' quality score, machine-learning efficacy for
+    ``target`` (default eval.target) and privacy against the held-out rows (``gankit.table_eval``; ``n`` defaults
+    to as many rows as it trained on). ``progress``: a progress bar (sequence scores). The result, with how it
     was computed, is written to ``RUN/eval.json``.
     """
     run = open_run(run_dir)
     config = run.config()
-    if n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
+    if n is not None and n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
         raise GankitError(f"--n {n}: expected at least 2 samples")
     G, meta, _, _ = load_generator(run.path, checkpoint)
     head = {"run": str(run.path), "step": meta["step"], "checkpoint": checkpoint, "generator": meta["generator"]}
     kind = meta_kind(meta)
-    if kind in ("sequence", "text"):
+    if kind == "table":
+        from .table_eval import evaluate_table_run
+
+        for flag, value in (("--metrics", metrics if metrics != "auto" else None), ("--features", features)):
+            if value:
+                raise GankitError(f"{flag} {value}: a table run is scored by SDMetrics' quality report, efficacy "
+                                  f"and privacy; leave {flag} out")
+        data = data if data is not None else load_data(config.data, config.seed)
+        result = {**head, **evaluate_table_run(config, data, G, meta, n, seed, target)}
+    elif kind in ("sequence", "text"):
+        n = 10_000 if n is None else n
         from .sequence_eval import evaluate_sequences, evaluate_text
 
         for flag, value in (("--metrics", metrics if metrics != "auto" else None), ("--features", features)):
@@ -312,6 +343,7 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: 
             result = {**head, **evaluate_sequences(data, G, meta, n, seed, repeats, tuple(iterations), progress,
                                                             workers)}
     else:
+        n = 10_000 if n is None else n
         settings = replace(config.eval, metrics=metrics, features=features or config.eval.features,
                            inception_weights=inception_weights or config.eval.inception_weights)
         data = data if data is not None else load_data(config.data, config.seed)
@@ -326,11 +358,17 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int = 10_000, seed: 
 
 
 def compare(real: str | Path, fake: str | Path, features: str = "auto", metrics: str = "auto",
-            seed: int = 0, inception_weights: str = "") -> dict[str, Any]:
+            seed: int = 0, inception_weights: str = "", target: str = "") -> dict[str, Any]:
     """Metrics of the samples in ``fake`` against those in ``real``, with no run: .npy/.csv files (rows, or
-    .npy images [N, H, W] / [N, C, H, W]) or image folders. Images are scaled to [0, 1] (from 0..255)."""
+    .npy images [N, H, W] / [N, C, H, W]) or image folders. Images are scaled to [0, 1] (from 0..255). Tables
+    (a CSV of mixed columns, a .parquet) get the table scores (``target``: for machine-learning efficacy)."""
     from .metrics import compare as compare_sets
+    from .file_recipes import file_data_name
 
+    if Path(real).is_file() and file_data_name(str(real)) == "table":  # a CSV of mixed columns, or a .parquet
+        from .table_eval import compare_tables
+
+        return compare_tables(real, fake, target, seed)
     x_real, x_fake = read_samples(real, "--real"), read_samples(fake, "--fake")
     if x_real.shape[1:] != x_fake.shape[1:]:
         raise GankitError(f"--real {real} holds samples of shape {list(x_real.shape[1:])}, --fake {fake} of shape "

@@ -23,11 +23,12 @@ from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config
 from .data.files import is_number
 from .errors import GankitError
-from .file_recipes import defaults_for_file, toml_string
+from .file_recipes import defaults_for_file, file_data_name, toml_string
 from .launch import EXIT_INTERRUPTED, launch
 from .runs import RunDir
 from .sampling import image_grid, to_image
 from .sequence_output import check_out, meta_kind, write_sequences, write_texts
+from .table_output import sample_table, schema_of, write_table
 
 EXIT_USER_ERROR = 2
 
@@ -80,12 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
                                               "indices first, then continuous values in [-1, 1])")
     p.add_argument("--checkpoint", default="latest", choices=("latest", "best"),
                    help="latest, or best (by eval.best, when metrics ran during training)")
+    p.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="table runs: only rows with this value (repeatable): a category by conditional generation, "
+                        "numbers and dates by rejection")
     p.add_argument("--out", required=True,
                    help="output: a .npy or .csv file (values in the data's units; images as rows of pixels, "
                         "except in a .npy without labels), "
                         "a .png file (a grid of the images), or a folder, DIR/ or an existing one (one PNG per image); "
                         "sequence runs: .npy [N, T, F] (one length, no labels), .npz (x, lengths, y) or a long-format "
-                        ".csv (id, time, features, label); text runs: a .txt file, one item per line")
+                        ".csv (id, time, features, label); text runs: a .txt file, one item per line; table runs: "
+                        "a .csv (or .parquet) with the source's columns")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="metrics of a run's generator (FID, KID, precision/recall, modes...), or of "
@@ -95,12 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fake", metavar="PATH", help="generated samples: .npy/.csv file or image folder")
     p.add_argument("--metrics", default="auto",
                    help="comma-separated: fid,kid,is,pr,dc,modes,classes,columns (default: all the data allows)")
-    p.add_argument("--features", help="raw, digits, fashion-mnist, inception or a registered extractor "
-                                      "(default: the data's classifier, else Inception if its weights are set, "
-                                      "else raw)")
-    p.add_argument("--n", type=int, default=10_000,
+    p.add_argument("--features", help="raw (the values as given), standardized (rows: each column by the real "
+                                      "samples' mean and std), digits, fashion-mnist, inception or a registered "
+                                      "extractor (default: rows standardized; images the data's classifier, else "
+                                      "Inception if its weights are set, else raw)")
+    p.add_argument("--n", type=int,
                    help="generated (and at most as many real) samples (default 10000); sequence runs: as many as "
-                        "the real sequences, at most N; text runs: N generated items")
+                        "the real sequences, at most N; text runs: N generated items; table runs: N rows (default: "
+                        "as many as it trained on)")
+    p.add_argument("--target", default="", metavar="COLUMN",
+                   help="tables: the column machine-learning efficacy predicts (default: the run's eval.target)")
     p.add_argument("--seed", type=int, default=0, help="seeds the noise, the real subset and KID's subsets (default 0)")
     p.add_argument("--repeats", type=int, default=10,
                    help="sequence runs: times each TimeGAN score (discriminative, predictive) and its real-vs-real "
@@ -158,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_train_config(args: argparse.Namespace) -> Config:
     """Config file or recipe, then --data, --steps, --seed, --run-dir, then --set overrides."""
     flags = []
-    if args.data:
-        flags += ["data.name=file", f"data.path={toml_string(args.data)}"]
+    if args.data:  # rows and sequences are data.name = "file"; a CSV of mixed columns is a "table"
+        flags += [f"data.name={file_data_name(args.data, args.overrides)}", f"data.path={toml_string(args.data)}"]
     if args.steps is not None:
         flags.append(f"train.steps={args.steps}")
     if args.seed is not None:
@@ -238,8 +247,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if run.config_path.is_file():
         meta = read_meta(run.checkpoint_file(args.checkpoint))
         data, kind = meta["data"], meta_kind(meta)
+        if kind == "table":
+            return _sample_table(args, out, meta)
         if kind in ("sequence", "text"):
             return _sample_sequences(args, out, run, data, kind)
+    if args.where:
+        raise GankitError(f"--where {args.where[0]}: conditions on columns apply to table runs; this run's samples "
+                          f"are {kind or 'not a table'}")
     if out.suffix.lower() == ".txt" and kind is not None:
         raise GankitError(f"--out {out}: a .txt file holds text; this run's samples are "
                           f"{'images' if kind == 'image' else 'rows of numbers'} (write a .npy or .csv file)")
@@ -260,6 +274,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         np.savetxt(out, x, delimiter=",", header=",".join(columns), comments="", fmt="%.7g")
     print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+def _sample_table(args: argparse.Namespace, out: Path, meta: dict) -> int:
+    """Rows with the source's columns and types to a .csv or .parquet file, meeting any --where conditions."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise GankitError(f"--out {out}: a table run's samples go to a .csv or .parquet file")
+    for flag, value in (("--label", args.label), ("--code", args.code)):
+        if value is not None:
+            raise GankitError(f"{flag}: a table run is conditioned with --where COLUMN=VALUE")
+    frame = sample_table(args.run_dir, args.n, seed=args.seed, where=args.where, checkpoint=args.checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_table(frame, schema_of(meta), out)
+    how = (f" ({frame.attrs['draws']:,} draws for {' and '.join(args.where)})" if args.where else "")
+    print(f"wrote {len(frame)} rows to {out}{how}")
     return 0
 
 
@@ -317,11 +346,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.run_dir:
             raise GankitError(f"give a run folder or --real/--fake, not both (got {args.run_dir})")
         result = compare(args.real, args.fake, features=args.features or "auto", metrics=args.metrics,
-                         seed=args.seed, inception_weights=args.inception_weights)
+                         seed=args.seed, inception_weights=args.inception_weights, target=args.target)
     elif args.run_dir:
         result = evaluate(args.run_dir, metrics=args.metrics, n=args.n, seed=args.seed, features=args.features,
                           checkpoint=args.checkpoint, inception_weights=args.inception_weights,
-                          repeats=args.repeats, iterations=args.iterations, progress=True)
+                          repeats=args.repeats, iterations=args.iterations, progress=True, target=args.target)
     else:
         raise GankitError("nothing to evaluate: give a run folder, or --real PATH --fake PATH")
     text = json.dumps(result, indent=2)

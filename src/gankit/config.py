@@ -34,6 +34,9 @@ class DataConfig:
     bad_files: str = "error"  # image folders: error | skip, for files that cannot be decoded
     window: int = 0  # one long series (a 2-D file): cut into sliding windows of this many steps (stride 1); 0 = rows
     max_length: int = 0  # text (words, lines): longer items are dropped; 0 = the longest item's length
+    holdout: float = 0.0  # tables: share of rows kept out of training, for gankit eval's efficacy and privacy scores
+    # tables: a column's kind where detection guesses wrong, e.g. [data.columns] zip = "categorical"
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,9 @@ class EvalConfig:
     every: int = 0  # steps between evaluations during training (and one at the end); 0 = off
     n: int = 2000  # generated samples per evaluation during training (gankit eval: --n, default 10,000)
     metrics: str = "auto"  # comma-separated: fid,kid,is,pr,dc,modes,classes,columns; auto = all the data allows
-    features: str = "auto"  # raw | digits | fashion-mnist | inception | a registered one; auto = the data's classifier
+    features: str = "auto"  # raw | standardized | digits | fashion-mnist | inception | a registered one; auto = rows standardized, images the data's classifier
     best: str = "auto"  # metric that picks checkpoints/best.safetensors, e.g. fid, coverage; auto = fid; none = off
+    target: str = ""  # tables: the column machine-learning efficacy predicts (gankit eval --target)
     inception_weights: str = ""  # pt_inception-2015-12-05-6726825d.pth, for FID comparable with papers (or env)
 
 
@@ -145,7 +149,7 @@ class Config:
     def run_name(self) -> str:
         if self.name:
             return self.name
-        data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx", "lines") \
+        data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx", "lines", "table") \
             else self.data.name
         # another game on the same data is another run: runs/acgan-fashion-mnist beside runs/fashion-mnist
         return data if self.game.name == "classic" else f"{self.game.name}-{data}"
@@ -195,11 +199,16 @@ def apply_overrides(config: Config, overrides: Iterable[str], source: str = "--s
             if not isinstance(node.get(part), dict):
                 raise GankitError(f"--set {item}: {unknown_key(key)}")
             node = node[part]
-        if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+        free = ".".join(parts[:-1]) in MAPPINGS  # data.columns.age=categorical: a mapping takes any name
+        if not free and (parts[-1] not in node or (isinstance(node[parts[-1]], dict) and key not in MAPPINGS)):
             raise GankitError(f"--set {item}: {unknown_key(key)}")
         node[parts[-1]] = _parse_value(text.strip())
         _build(Config, raw, "", f"--set {item}")  # types are checked per item, so the message names it
     return from_dict(raw, source)  # values are checked together: one override may need another
+
+
+# Settings that are mappings of any names (a TOML table of the user's keys), not sections of known keys
+MAPPINGS = ("data.columns",)
 
 
 def _parse_value(text: str) -> Any:
@@ -231,9 +240,21 @@ def _build(cls: type, raw: Any, prefix: str, source: str):
         key = prefix + f.name
         if is_dataclass(kind):
             values[f.name] = _build(kind, raw[f.name], key + ".", source)
+        elif typing.get_origin(kind) is dict:
+            values[f.name] = _mapping(raw[f.name], key, source)
         else:
             values[f.name] = _coerce(raw[f.name], kind, key, source)
     return cls(**values)
+
+
+def _mapping(value: Any, key: str, source: str) -> dict[str, str]:
+    """A table of name = "text" pairs (data.columns)."""
+    if not isinstance(value, dict):
+        raise GankitError(f"{source}: {key} = {shown(value)}: expected a table of names, e.g. [{key}] age = \"integer\"")
+    for name, text in value.items():
+        if not isinstance(text, str):
+            raise GankitError(f"{source}: {key}.{name} = {shown(text)}: expected a string")
+    return dict(value)
 
 
 def _coerce(value: Any, kind: Any, key: str, source: str) -> Any:
@@ -275,6 +296,8 @@ def to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict of a config (tuples become lists, as in TOML)."""
 
     def plain(v):
+        if isinstance(v, dict):
+            return dict(v)
         return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
 
     out = {}
@@ -309,7 +332,7 @@ def all_keys() -> list[str]:
 
 def _flatten(d: dict[str, Any], prefix: str = ""):
     for k, v in d.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and prefix + k not in MAPPINGS:
             yield from _flatten(v, prefix + k + ".")
         else:
             yield prefix + k, v

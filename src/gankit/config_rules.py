@@ -25,7 +25,7 @@ CHOICES = {
     "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "game.name": ("classic", "acgan", "infogan", "timegan"),
+    "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
@@ -63,6 +63,12 @@ def validate(config: "Config", source: str = "config") -> None:
     for key in ("train.g_betas", "train.d_betas"):
         if not all(0 <= b < 1 for b in flat[key]):
             raise GankitError(f"{source}: {key} = {list(flat[key])!r}: expected two numbers in [0, 1)")
+    if not 0 <= config.data.holdout < 1:
+        raise GankitError(f"{source}: data.holdout = {config.data.holdout!r}: expected a share in [0, 1), e.g. 0.2")
+    kinds = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
+    for name, kind in config.data.columns.items():
+        if kind not in kinds:
+            raise GankitError(f"{source}: data.columns.{name} = {shown(kind)}: expected one of {', '.join(kinds)}")
     if config.data.name == "file" and not config.data.path:
         raise GankitError(f"{source}: data.path is empty: data.name = \"file\" needs the path of a .npy or .csv file")
     if not 0 <= config.train.ema < 1:
@@ -112,6 +118,9 @@ def validate_game(config: "Config", source: str) -> None:
         if ignored:
             raise GankitError(f"{source}: game.name = \"timegan\" does not use {ignored[0]} (its losses and stages "
                               f"are the paper's); expected the default")
+    if game.name == "ctgan":  # D packs rows (model.pack), so the other games' one-sample rule below does not apply
+        validate_ctgan(config, source)
+        return
     if config.model.pack != 1:
         raise GankitError(f"{source}: game.name = \"{game.name}\": model.pack = {config.model.pack}; D's second head "
                           f"reads each sample, so expected 1")
@@ -128,3 +137,29 @@ def validate_game(config: "Config", source: str) -> None:
         if any(k < 2 for k in game.categorical_codes):
             raise GankitError(f"{source}: game.categorical_codes = {list(game.categorical_codes)}: expected sizes of "
                               f"at least 2")
+
+
+def validate_ctgan(config: "Config", source: str) -> None:
+    """CTGAN's game builds its own networks and trains with WGAN-GP: refuse the settings it would ignore."""
+    loss, model, train = config.loss, config.model, config.train
+    if loss.name not in ("nonsaturating", "wgan-gp"):
+        raise GankitError(f"{source}: game.name = \"ctgan\" trains with WGAN-GP; loss.name = {loss.name!r} is not "
+                          f"used (expected \"wgan-gp\" or the default)")
+    if loss.penalty not in ("none", "gp"):
+        raise GankitError(f"{source}: game.name = \"ctgan\" takes CTGAN's pac-wise gradient penalty; loss.penalty = "
+                          f"{loss.penalty!r} is not used (expected \"gp\" or the default)")
+    ignored = [f"{key} = {shown(value)}" for key, value, default in (
+        ("model.family", model.family, "mlp"), ("model.out_activation", model.out_activation, "auto"),
+        ("model.minibatch_std", model.minibatch_std, False), ("model.minibatch_features", model.minibatch_features, 0),
+        ("model.spectral_norm", model.spectral_norm, False), ("model.latent_classes", model.latent_classes, 0),
+        ("loss.penalty_every", loss.penalty_every, 1), ("loss.label_smoothing", loss.label_smoothing, 0.0),
+        ("loss.feature_matching", loss.feature_matching, 0.0),
+        ("loss.historical_averaging", loss.historical_averaging, 0.0),
+        ("train.augment", train.augment, ""), ("train.instance_noise", train.instance_noise, 0.0),
+        ("train.reuse_fake", train.reuse_fake, False)) if value != default]
+    if ignored:
+        raise GankitError(f"{source}: game.name = \"ctgan\" does not use {ignored[0]} (its networks and losses are "
+                          f"CTGAN's); expected the default")
+    if config.data.normalize not in ("auto", "none"):
+        raise GankitError(f"{source}: game.name = \"ctgan\": data.normalize = {config.data.normalize!r}; a table is "
+                          f"encoded per column (values in [-1, 1], one-hots), so expected \"none\" or \"auto\"")

@@ -24,7 +24,11 @@ if TYPE_CHECKING:  # export and serve import this module: the metrics stay out o
 
 def build_generator(family: str, model_config: ModelConfig, model: dict[str, Any]) -> nn.Module:
     """The generator a checkpoint's ``model`` section describes, with fresh weights: the family's G, wrapped as
-    InfoGAN's when the run had codes (``model["infogan"]``)."""
+    InfoGAN's when the run had codes (``model["infogan"]``); a table's G from the section alone."""
+    if family == "tabular":
+        from .models.tabular import build_tabular_generator
+
+        return build_tabular_generator(model)
     codes = model.get("infogan")
     inner_config = (replace(model_config, z_dim=InfoGenerator.inner_dim(codes["noise"], codes["categorical"],
                                                                         codes["continuous"])) if codes else model_config)
@@ -38,7 +42,7 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | 
                    ) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
     """G from a run folder's ``latest`` or ``best`` checkpoint, from safetensors and JSON only: (G, metadata,
     shift, scale). ``ema``: None takes the moving average of G when the run kept one, True requires it, False
-    takes the raw G; ``metadata["generator"]`` says which."""
+    takes the raw G; ``metadata["generator"]`` says which. A table run's decoder is ``metadata["table"]``."""
     run = RunDir(Path(run_dir))
     config = run.config()
     tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
@@ -52,6 +56,10 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | 
         raise GankitError(f"--ema: {run.path} kept no moving average of G (train.ema = 0); use the raw G")
     meta["generator"] = "G_ema" if has_ema and ema is not False else "G"
     G.load_state_dict(unprefixed(meta["generator"], tensors))
+    if "table" in meta["data"]:  # a table's decoder, from JSON and tensors like the weights
+        from .data.table_transform import TableTransformer
+
+        meta["table"] = TableTransformer.from_state(meta["data"]["table"], unprefixed("table", tensors))
     return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 

@@ -1,7 +1,7 @@
 """What a trained game is for, and so what sampling, pictures, evaluation and export ask of a run.
 
-Today's product is a generator from a prior: a player that maps z ~ N(0, I) of ``z_dim`` values (and a
-class label when ``num_classes`` > 0) to a sample. Later products (a translator that takes an image, a
+A generator from a prior maps z ~ N(0, I) of ``z_dim`` values (and a class label when ``num_classes`` > 0) to a
+sample; a table generator takes CTGAN's conditional vector instead of the label. Later products (a translator that takes an image, a
 scorer, a classifier) declare their own inputs the same way, so export and serve need no rewrite.
 """
 
@@ -34,3 +34,19 @@ class GeneratorProduct:
         z = {"name": "z", "shape": ["n", self.z_dim], "dtype": "float32", "prior": "standard normal"}
         return [z, {"name": "y", "shape": ["n"], "dtype": "int64", "classes": self.num_classes}] if self.num_classes else [z]
 
+
+@dataclass(frozen=True)
+class TableProduct(GeneratorProduct):
+    """``G(z [n, z_dim], cond [n, cond_dim]) -> encoded rows [n, D]``: a table generator with CTGAN's conditional
+    vector as its second input (``models.tabular.tabular_inputs`` gives a seed's inputs)."""
+    kind: str = "table"
+    cond_dim: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "cond_dim": self.cond_dim}
+
+    def inputs(self) -> list[dict[str, Any]]:
+        z = {"name": "z", "shape": ["n", self.z_dim], "dtype": "float32", "prior": "standard normal"}
+        cond = {"name": "cond", "shape": ["n", self.cond_dim], "dtype": "float32",
+                "meaning": "one-hot in one discrete column's block (CTGAN's conditional vector)"}
+        return [z, cond] if self.cond_dim else [z]

@@ -24,6 +24,7 @@ EVAL_PANELS = ((("fid",), "Fréchet distance"), (("kid_mean",), "kernel distance
                (("modes_covered", "classes_covered"), "modes covered"))
 PROGRESS_GIF = "progress.gif"  # in samples/
 EMBEDDING = "embedding.png"  # in samples/: PCA and t-SNE of a sequence run (gankit.sequence_pictures)
+COLUMNS_PICTURE, CORRELATIONS_PICTURE = "columns.png", "correlations.png"  # in samples/: a table run's
 REFRESH_S = 30  # a report of a running training reloads itself this often
 
 # Columns of the "last logged step" table: (key in metrics.jsonl, heading, format)
@@ -150,6 +151,12 @@ def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
     gif = run.samples / PROGRESS_GIF
     if gif.is_file():
         out.append((f"{run.samples.name}/{gif.name}", "Progress: the pictures of this run in order, as an animation."))
+    for name, caption in ((COLUMNS_PICTURE, "Each column, real (blue) against synthetic (red): numbers as densities "
+                           "over the real range, categories as shares of rows."),
+                          (CORRELATIONS_PICTURE, "Associations, real against synthetic: Pearson's r between numbers, "
+                           "Cramér's V for pairs with a category; the title gives the mean absolute difference.")):
+        if (run.samples / name).is_file():
+            out.append((f"{run.samples.name}/{name}", caption))
     embedding = run.samples / EMBEDDING
     if embedding.is_file():
         out.append((f"{run.samples.name}/{EMBEDDING}", "Real and generated sequences as TimeGAN's figures show them: "

@@ -38,7 +38,9 @@ def output_kind(shape: Sequence[int], vocab: Sequence[str] | None = None) -> str
 
 
 def meta_kind(meta: dict) -> str:
-    """``output_kind`` of a checkpoint's metadata."""
+    """``output_kind`` of a checkpoint's metadata, or "table" for a table run's."""
+    if "table" in meta["data"]:
+        return "table"
     return output_kind(meta["model"]["shape"], meta["data"].get("vocab"))
 
 

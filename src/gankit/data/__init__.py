@@ -5,7 +5,8 @@ so generated samples can be mapped back to the data's own units.
 """
 
 from .dataset import DATASETS, Dataset, from_arrays, label_index, load_data
-from . import files, synthetic, digits, idx, images, text, sequences  # noqa: F401  (register the built-ins)
+from . import files, synthetic, digits, idx, images, text, sequences, tables  # noqa: F401  (register the built-ins)
 from .sequences import from_sequences
+from .tables import from_dataframe
 
-__all__ = ["DATASETS", "Dataset", "from_arrays", "from_sequences", "label_index", "load_data"]
+__all__ = ["DATASETS", "Dataset", "from_arrays", "from_dataframe", "from_sequences", "label_index", "load_data"]

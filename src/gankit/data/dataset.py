@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -27,6 +27,9 @@ class RawData:
     mode_std: float = 0.0
     lengths: torch.Tensor | None = None  # sequences of varying length: [N] int64 valid steps, zero padding after
     vocab: list[str] = field(default_factory=list)  # text: the symbol of each one-hot feature; vocab[0] ends an item
+    table: Any = None  # tables: the TableTransformer that encoded x (gankit.data.table_transform)
+    frame: Any = None  # tables: the training rows as typed values (a pandas DataFrame), for the metrics
+    holdout: Any = None  # tables: the rows held out of training (data.holdout), for efficacy and privacy
 
 
 # A loader: (config, seed) -> RawData
@@ -50,6 +53,9 @@ class Dataset:
     mode_std: float = 0.0
     lengths: torch.Tensor | None = None  # [N] valid steps of each sequence when they vary (padding is zero)
     vocab: list[str] = field(default_factory=list)  # text: one-hot feature i is symbol vocab[i]; vocab[0] = end
+    table: Any = None  # tables: the TableTransformer that encoded the rows x [N, D] (gankit.data.table_transform)
+    frame: Any = None  # tables: the training rows as typed values (a pandas DataFrame)
+    holdout: Any = None  # tables: the typed rows held out of training (data.holdout), or None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -70,6 +76,10 @@ class Dataset:
     @property
     def is_text(self) -> bool:
         return bool(self.vocab)
+
+    @property
+    def is_table(self) -> bool:
+        return self.table is not None
 
     def mask(self) -> torch.Tensor | None:
         """[N, T] True at the valid steps of each sequence, or None when all are full length."""
@@ -113,7 +123,7 @@ def label_index(class_names: list[str], label: str | int) -> int:
 
 
 # data sets read from data.path, and so named by it
-FROM_PATH = ("file", "idx", "images", "lines")
+FROM_PATH = ("file", "idx", "images", "lines", "table")
 
 
 def load_data(config: DataConfig, seed: int = 0) -> Dataset:
@@ -182,7 +192,8 @@ def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
         x = (x - shift).div_(scale)
     return Dataset(name=name, x=x.contiguous(), y=raw.y, shift=shift, scale=scale,
                    normalize=mode, class_names=raw.class_names, columns=raw.columns, modes=raw.modes,
-                   mode_std=raw.mode_std, lengths=raw.lengths, vocab=raw.vocab)
+                   mode_std=raw.mode_std, lengths=raw.lengths, vocab=raw.vocab, table=raw.table,
+                   frame=raw.frame, holdout=raw.holdout)
 
 
 def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] | None = None):

@@ -115,7 +115,8 @@ def _read_csv(path: Path, numbered: list[tuple[int, list[str]]]) -> tuple[np.nda
                 value = float(cell)
             except ValueError:
                 what = "an empty cell" if not cell.strip() else f"{cell.strip()!r}"
-                raise GankitError(f"{path}: line {line}, {name}: {what} is not a number") from None
+                raise GankitError(f"{path}: line {line}, {name}: {what} is not a number; a table of mixed columns "
+                                  f"(text, dates, missing values) is read with data.name = \"table\"") from None
             if not math.isfinite(value):
                 raise GankitError(f"{path}: line {line}, {name}: {cell.strip()} is not a finite number")
             table[i, j] = value

@@ -41,6 +41,8 @@ def collect(engine: "Engine") -> tuple[dict[str, Tensor], dict[str, Any]]:
     if engine.device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(engine.device)
     tensors["data.shift"], tensors["data.scale"] = engine.data.shift, engine.data.scale
+    if engine.data.is_table:  # the decoder of generated rows travels with the weights (never pickled)
+        tensors.update(prefixed("table", engine.data.table.state()[1]))
     meta["sampler"] = engine.batches.sampler.state_dict()
     meta["lr_scale"] = engine.lr_scale
     if any(s.is_enabled() for s in engine.scalers.values()):
@@ -61,7 +63,8 @@ def describe(engine: "Engine") -> dict[str, Any]:
                      "class_frequencies": engine.label_probs.tolist() if engine.conditional else [],
                      "columns": data.columns, "normalize": data.normalize,
                      **({"variable_length": data.lengths is not None} if data.is_sequence else {}),
-                     **({"vocab": data.vocab} if data.vocab else {})}}
+                     **({"vocab": data.vocab} if data.vocab else {}),
+                     **({"table": data.table.state()[0]} if data.is_table else {})}}
 
 
 def save(engine: "Engine", path: str | Path | None = None, extra: dict[str, Any] | None = None) -> None:

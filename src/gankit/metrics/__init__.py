@@ -3,6 +3,8 @@
 Image metrics on pluggable features (``features.EXTRACTORS``): Fréchet distance (FID on Inception
 features), kernel distance (KID), classifier/Inception score, precision/recall, density/coverage.
 Mode coverage for data with known modes or classes; distribution tests for 1-D and tabular data.
+Rows are scored on their values as given (``raw``) or standardised by the real samples (``standardized``,
+what ``auto`` picks for rows).
 """
 
 from .columns import column_scores, correlation_difference, ks_statistic, wasserstein1

@@ -4,6 +4,10 @@
 features (extracted once) and scores generators against them, during training or after it. Result
 keys are stable (``RESULT_KEYS``); each result also says which features, how many samples and which
 seed produced it.
+
+Rows have two value features: ``raw``, the numbers as given (the standard formulas: a Fréchet distance of
+two files is the one any other tool computes), and ``standardized``, each column in units of the real
+samples' std first, so that no column wins by its units; ``auto`` picks ``standardized`` for rows.
 """
 
 from __future__ import annotations
@@ -97,6 +101,10 @@ def applicable(extractor: Extractor, structure: Structure) -> list[str]:
 
 
 def check_metrics(names: list[str], extractor: Extractor, structure: Structure) -> None:
+    """The metrics (and features) asked for make sense for this data; else a GankitError saying what does."""
+    if extractor.standardize and structure.is_image:  # per pixel: a constant border pixel's std is 0
+        raise GankitError(f"features {extractor.name!r} standardise the columns of rows; these samples are images "
+                          f"(use raw, or inception with its weights)")
     for name in names:
         if name == "is" and not extractor.has_logits:
             raise GankitError(f"metric 'is' needs a classifier's logits; features {extractor.name!r} have none "
@@ -175,13 +183,16 @@ def how(names: list[str], extractor: Extractor, n_real: int, n_fake: int, seed: 
 
 
 def resolve_features(name: str, is_image: bool, weights: str = "", data_name: str = "", channels: int = 1) -> str:
-    """What ``auto`` features are: the data's bundled classifier (grey images, as it was trained on); else
-    Inception for images when its weights are given (``weights`` or $GANKIT_INCEPTION_WEIGHTS); else the values."""
+    """What ``auto`` features are: rows, the values standardised by the real samples (columns of mixed units);
+    images, the data's bundled classifier (grey images, as it was trained on), else Inception when its weights
+    are given (``weights`` or $GANKIT_INCEPTION_WEIGHTS), else the raw pixels."""
     if name != "auto":
         return name
-    if is_image and data_name in DATA_CLASSIFIERS and channels == 1:
+    if not is_image:
+        return "standardized"
+    if data_name in DATA_CLASSIFIERS and channels == 1:
         return DATA_CLASSIFIERS[data_name]
-    return "inception" if is_image and inception_weights(weights) else "raw"
+    return "inception" if inception_weights(weights) else "raw"
 
 
 def result(names: list[str], real: SampleSet, fake: SampleSet, extractor: Extractor, structure: Structure,
@@ -192,21 +203,36 @@ def result(names: list[str], real: SampleSet, fake: SampleSet, extractor: Extrac
     if fake.labels is None:
         metrics.pop("class_accuracy", None)  # no class was asked for
     out = {"metrics": metrics, **details, "how": how(names, extractor, len(real.x), len(fake.x), seed)}
-    if structure.is_image and extractor.name == "raw":
-        out["how"]["note"] = f"features are raw pixel values, not Inception's: {INCEPTION_HINT}"
+    note = features_note(extractor, structure)
+    if note:
+        out["how"]["note"] = note
     out["seconds"] = round(time.perf_counter() - started, 3)
     return out
 
 
-ROWS_NOTE = ("rows: FID, KID, precision/recall and density/coverage on columns standardised by the real samples' "
-             "mean and std; column scores and modes in the data's units")
+STANDARDIZED_NOTE = ("features 'standardized': FID, KID, precision/recall and density/coverage on the columns "
+                     "standardised by the real samples' mean and std (--features raw: on the values as given); "
+                     "column scores and modes in the data's units")
+RAW_ROWS_NOTE = ("features 'raw': FID, KID, precision/recall and density/coverage on the values as given, so the "
+                 "columns with the largest numbers weigh most (--features standardized: every column in units of "
+                 "the real samples' std)")
+
+
+def features_note(extractor: Extractor, structure: Structure) -> str | None:
+    """What a reader of the numbers must know about the features they were computed on, if anything."""
+    if structure.is_image:
+        return f"features are raw pixel values, not Inception's: {INCEPTION_HINT}" if extractor.name == "raw" else None
+    if extractor.standardize:
+        return STANDARDIZED_NOTE
+    return RAW_ROWS_NOTE if extractor.name == "raw" else None
 
 
 def column_scale(real: SampleSet, extractor: Extractor, structure: Structure) -> tuple[Tensor, Tensor] | None:
-    """For rows on raw features, the real samples' per-column mean and std (else None). In the data's units, the
-    distance-based scores would be dominated by the column with the largest numbers (a weight in grams beside a
-    height in metres, say: a FID of 10^6); in standard units every column counts alike."""
-    if structure.is_image or extractor.name != "raw" or real.features is None or real.features.dim() != 2:
+    """For rows on standardising features (``standardized``), the real samples' per-column mean and std (ddof 1;
+    else None). In the data's units, the distance-based scores are dominated by the column with the largest
+    numbers (a weight in grams beside a height in metres, say: a FID of 10^6); in standard units every column
+    counts alike."""
+    if structure.is_image or not extractor.standardize or real.features is None or real.features.dim() != 2:
         return None
     f = real.features
     return f.mean(0), f.std(0).clamp_min(1e-12)
@@ -232,10 +258,7 @@ def compare(real: Tensor, fake: Tensor, features: str = "auto", metrics: str | S
     scale = column_scale(real_set, extractor, structure)
     standardise(real_set, scale)
     fake_set = standardise(featurize(extractor, SampleSet(fake, fake_labels)), scale)
-    out = result(names, real_set, fake_set, extractor, structure, seed, started)
-    if scale is not None:
-        out["how"]["note"] = ROWS_NOTE
-    return out
+    return result(names, real_set, fake_set, extractor, structure, seed, started)
 
 
 @dataclass
@@ -278,7 +301,7 @@ class Evaluator:
             return self.data.to_raw(x)
         if not self.data.is_image:
             raise GankitError(f"features {self.extractor.name!r} take images; this data is rows of "
-                              f"{self.data.num_features} values (use eval.features = raw)")
+                              f"{self.data.num_features} values (use eval.features = standardized or raw)")
         if self.pixel_range is None:
             return ((x + 1) / 2).clamp(0, 1)  # minmax data: [-1, 1] is the data's full value range
         lo, hi = self.pixel_range
@@ -287,10 +310,7 @@ class Evaluator:
     def evaluate(self, fake: SampleSet) -> dict[str, Any]:
         started = time.perf_counter()
         standardise(featurize(self.extractor, fake), self.scale)
-        out = result(self.names, self.real, fake, self.extractor, self.structure, self.seed, started)
-        if self.scale is not None:
-            out["how"]["note"] = ROWS_NOTE
-        return out
+        return result(self.names, self.real, fake, self.extractor, self.structure, self.seed, started)
 
 
 def best_key(text: str, names: list[str]) -> str | None:

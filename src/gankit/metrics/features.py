@@ -10,7 +10,10 @@ Built-ins register the way a user's own does::
         return Extractor("my-net", lambda x: (net.features(x), net(x)), pixels=True, shape=(3, 64, 64))
 
 ``weights`` is ``eval.inception_weights`` (only the Inception extractor uses it). Extractors that
-take ``pixels`` get images scaled to [0, 1]; the others get samples in the data's own units.
+take ``pixels`` get images scaled to [0, 1]; the others get samples in the data's own units. An
+extractor that says ``standardize`` has its features standardised by the real samples' mean and std
+before the distance-based scores (``metrics.evaluate``): it cannot do that itself, as it sees one set at
+a time.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Extractor:
     classes: list[str] = field(default_factory=list)  # the data classes its logits name, if they do
     info: dict[str, Any] = field(default_factory=dict)  # provenance: weights file, accuracy...
     batch_size: int = 500
+    standardize: bool = False  # rows: FID, KID and the k-NN scores see each feature in units of the real std
 
     @torch.no_grad()
     def __call__(self, x: Tensor, batch_size: int | None = None) -> tuple[Tensor, Tensor | None]:
@@ -73,11 +77,24 @@ class Extractor:
 EXTRACTORS: Registry[Callable[[str], Extractor]] = Registry("feature extractor")
 
 
+def _values(x: Tensor) -> tuple[Tensor, None]:
+    return x.reshape(len(x), -1), None  # [N, ...] -> [N, D]
+
+
 @EXTRACTORS.register("raw")
 def raw(weights: str = "") -> Extractor:
-    """The values themselves: right for low-dimensional rows; for images only a rough, pixel-space signal."""
-    return Extractor("raw", lambda x: (x.reshape(len(x), -1), None), batch_size=4096,
-                     info={"description": "the sample values themselves"})
+    """The values as given: the standard formulas on the numbers in the files. For rows in one unit; for
+    images only a rough, pixel-space signal."""
+    return Extractor("raw", _values, batch_size=4096, info={"description": "the sample values as given"})
+
+
+@EXTRACTORS.register("standardized")
+def standardized(weights: str = "") -> Extractor:
+    """The values, each column standardised by the real samples' mean and std: rows of mixed units (grams beside
+    metres), where on the values as given the column with the largest numbers alone decides (the default for rows)."""
+    return Extractor("standardized", _values, batch_size=4096, standardize=True,
+                     info={"description": "the sample values, each column standardised by the real samples' mean "
+                                          "and std"})
 
 
 def _classifier(name: str) -> Extractor:
