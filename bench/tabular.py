@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 import time
 import warnings
@@ -94,7 +95,9 @@ def from_peer(frame: pd.DataFrame, schema) -> pd.DataFrame:
 
 
 def score(train: pd.DataFrame, holdout: pd.DataFrame, fake: pd.DataFrame, schema, target: str, seed: int) -> dict:
-    from sdmetrics.reports import QualityReport
+    with warnings.catch_warnings():  # the single-table report is deprecated in name only (0.32): same scores
+        warnings.simplefilter("ignore", FutureWarning)
+        from sdmetrics.reports.single_table import QualityReport
     from sdmetrics.single_table import DCROverfittingProtection
 
     meta = metadata(schema)
@@ -103,7 +106,8 @@ def score(train: pd.DataFrame, holdout: pd.DataFrame, fake: pd.DataFrame, schema
     properties = report.get_properties()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dcr = DCROverfittingProtection.compute(train, fake, holdout, meta, num_rows_subsample=len(holdout))
+        dcr = DCROverfittingProtection.compute(train, fake, holdout, {"tables": {"table": meta}}, "table",
+                                               num_rows_subsample=len(holdout))
     ml = ml_efficacy(train, holdout, fake, target, schema.sdtypes(), seed=seed)
     return {"quality": report.get_score(),
             "column_shapes": float(properties.loc[properties.Property == "Column Shapes", "Score"].iloc[0]),
@@ -111,13 +115,16 @@ def score(train: pd.DataFrame, holdout: pd.DataFrame, fake: pd.DataFrame, schema
             "ml": ml, "dcr_overfitting_protection": float(dcr)}
 
 
-def run_gankit(name: str, train: pd.DataFrame, schema, seed: int, steps: int | None) -> tuple[pd.DataFrame, float]:
-    config = gankit.load_config(Path(gankit.recipe(name)), [f"seed={seed}", *([f"train.steps={steps}"] if steps else [])])
-    overrides = {c.name: c.kind for c in schema.columns}  # the full table's kinds, so a split cannot change them
-    data = gankit.from_dataframe(train, columns=overrides, name=name, seed=seed)
+def run_gankit(name: str, train: pd.DataFrame, schema, seed: int, steps: int | None, overrides: list[str]
+               ) -> tuple[pd.DataFrame, float]:
+    config = gankit.load_config(Path(gankit.recipe(name)), [f"seed={seed}", *([f"train.steps={steps}"] if steps else []),
+                                                           *overrides])
+    kinds = {c.name: c.kind for c in schema.columns}  # the full table's kinds, so a split cannot change them
+    data = gankit.from_dataframe(train, columns=kinds, name=name, seed=seed)
+    run_dir = Path("runs/bench-tabular") / f"{name}-gankit-seed{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time
     start = time.perf_counter()
-    result = gankit.train(config, data=data, run_dir=Path("runs/bench-tabular") / f"{name}-gankit-seed{seed}",
-                          progress=False)
+    result = gankit.train(config, data=data, run_dir=run_dir, progress=False)
     seconds = time.perf_counter() - start
     return gankit.sample_table(result.run_dir, n=len(train), seed=seed), seconds
 
@@ -142,6 +149,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="gankit's training steps (default: the recipe's)")
     parser.add_argument("--peer-epochs", type=int, help="CTGAN's and TVAE's epochs (default: theirs, 300)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a change to gankit's recipe, e.g. --set train.ema=0.999 (repeatable)")
+    parser.add_argument("--no-save", action="store_true", help="print only (experiments)")
     args = parser.parse_args()
     rows = []
     for name in args.tables.split(","):
@@ -151,7 +161,7 @@ def main() -> None:
         cut = int(0.8 * len(frame))
         train, holdout = frame.iloc[order[:cut]].reset_index(drop=True), frame.iloc[order[cut:]].reset_index(drop=True)
         for kind in ["gankit", *[p for p in args.peers.split(",") if p]]:
-            fake, seconds = (run_gankit(name, train, schema, args.seed, args.steps) if kind == "gankit"
+            fake, seconds = (run_gankit(name, train, schema, args.seed, args.steps, args.overrides) if kind == "gankit"
                              else run_peer(kind, train, schema, args.seed, args.peer_epochs))
             result = {"table": name, "synthesizer": kind, "train_s": round(seconds, 1),
                       **score(train, holdout, fake, schema, TABLES[name], args.seed)}
@@ -165,9 +175,10 @@ def main() -> None:
     import ctgan
 
     summary = {"bench": "tabular", "cpu": cpu(), "torch": torch.__version__, "sdmetrics": sdmetrics.__version__,
-               "ctgan": ctgan.__version__, "python": sys.version.split()[0], "seed": args.seed, "results": rows}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=1) + "\n")
+               "ctgan": ctgan.__version__, "python": sys.version.split()[0], "seed": args.seed, "overrides": args.overrides, "results": rows}
+    if not args.no_save:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
 
 

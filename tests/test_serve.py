@@ -158,6 +158,7 @@ BAD_REQUESTS = [
     ({"truncation": 0}, 422, "truncation: Input should be greater than 0"),
     ({"format": "gif"}, 422, "format: Input should be 'json', 'npy', 'png' or 'zip'"),
     ({"n": 1, "temperature": 2}, 422, "temperature: Extra inputs are not permitted"),
+    ({"where": {"label": "3"}}, 422, "where: conditions are for table generators; this one makes images"),
     ([1, 2], 422, "body: Input should be a valid dictionary"),
 ]
 

@@ -6,6 +6,9 @@
     scores = gankit.evaluate(result.run_dir)      # FID, precision/recall, modes... with how they were computed
     gankit.export(result.run_dir, "export", formats=["safetensors", "onnx"])
     x, y = gankit.load("export").generate(16, seed=1)  # no run folder, no training code, no unpickling
+
+    result = gankit.train("wine", data=gankit.from_dataframe(df))  # a table: any DataFrame or CSV
+    synth = gankit.sample_table(result.run_dir, n=1000, where=["target=class_1"])  # a DataFrame like df
 """
 
 __version__ = "0.1.0"
@@ -16,7 +19,8 @@ from .config import Config, load_config  # noqa: E402
 from .data import Dataset, from_arrays, from_dataframe, from_sequences, load_data  # noqa: E402
 from .errors import GankitError, TrainingDiverged  # noqa: E402
 from .export import ExportedGenerator, export, load  # noqa: E402
+from .table_export import ExportedTable  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 
-__all__ = ["Config", "Dataset", "ExportedGenerator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
+__all__ = ["Config", "Dataset", "ExportedGenerator", "ExportedTable", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
            "compare", "evaluate", "export", "from_arrays", "from_dataframe", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_table", "sample_text", "train"]

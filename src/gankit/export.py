@@ -8,7 +8,8 @@ Sequence generators (output kind "sequence", [T, F], or "text", one-hot [T, V]) 
 z[:, 0] by the length CDF the manifest holds (``output.lengths``; see ``gankit.sequence_output``). The ONNX model
 outputs x only, with G's padding zero; the lengths are computed from z by this module's post-processing (the
 same float32 arithmetic as G), which also zeroes the padding again after ``to_data``. Text decodes by argmax per
-step up to the end symbol ``vocab[0]``.
+step up to the end symbol ``vocab[0]``. A table run (output kind "table") adds its decoder, JSON + safetensors,
+and loads as a ``table_export.ExportedTable`` whose ``generate`` gives DataFrames (see that module).
 
 Loading needs the model families and safetensors only: no run folder, no trainer, no unpickling. The ONNX
 model is checked against PyTorch with onnxruntime before it is written, and refused when they differ.
@@ -37,6 +38,7 @@ from .products import GeneratorProduct
 from .runs import RunDir
 from .sampling import MINMAX_RANGE, seeded_inputs, to_pixels
 from .sequence_output import manifest_entries, meta_kind, sample_lengths, texts, zero_padding
+from .table_export import TABLE_STATE, TABLE_TENSORS, ExportedTable, load_table, table_manifest
 
 EXPORT_FORMAT = "gankit-generator/1"
 MANIFEST, WEIGHTS, ONNX_MODEL = "manifest.json", "generator.safetensors", "generator.onnx"
@@ -185,6 +187,12 @@ class ExportedGenerator:
         z, y = self.inputs(n, seed, labels, truncation)
         return self.to_pixels(self.run(z, y, backend)), y
 
+    def check_feeds(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        """Random inputs of ``n`` samples for the ONNX check, named as the ONNX model's inputs."""
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, self.z_dim), dtype=np.float32)
+        return {"z": z} | ({"y": rng.integers(0, len(self.class_names), n)} if self.conditional else {})
+
     def onnx_session(self, threads: int = 0):
         if self._onnx is None:
             if self.path is None:
@@ -201,7 +209,8 @@ def _stat_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (shape[0], 1, 1) if len(shape) == 3 else shape[-1:]
 
 
-def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None) -> ExportedGenerator:
+def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None
+             ) -> ExportedGenerator | ExportedTable:
     """The generator of a run folder with the manifest an export would write. ``ema``: None takes the moving
     average when the run kept one (as ``gankit sample`` does), True requires it, False takes the raw G."""
 
@@ -209,6 +218,11 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
     run = RunDir(Path(run_dir))
     config = run.config()
     model, generator = meta["model"], meta["generator"]
+    source = {"run": str(run.path.resolve()), "checkpoint": checkpoint, "step": meta["step"],
+              "generator": generator, "data": meta["data"]["name"]}
+    if "table" in meta:
+        return ExportedTable({"format": EXPORT_FORMAT, "gankit_version": __version__,
+                              **table_manifest(G, meta, asdict(config.model)), "source": source}, G, meta["table"])
     shape = tuple(model["shape"])
     kind = meta_kind(meta)
     image = kind == "image"
@@ -246,8 +260,7 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
                  "outputs": {"x": ["batch", *shape, "float32, before to_data" + (
                      "; steps past each length are 0 (the lengths are not an output: see output.lengths)"
                      if kind in ("sequence", "text") else "")]}},
-        "source": {"run": str(run.path.resolve()), "checkpoint": checkpoint, "step": meta["step"],
-                   "generator": generator, "data": meta["data"]["name"]},
+        "source": source,
     }
     return ExportedGenerator(manifest, G, None)
 
@@ -275,7 +288,8 @@ def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safe
     if out.exists() and not out.is_dir():
         raise GankitError(f"--out {out}: exists and is not a folder")
     manifest = dict(bundle.manifest)
-    manifest["files"] = {"weights": WEIGHTS}
+    decoder = bundle.decoder_files() if bundle.kind == "table" else {}  # {manifest key: (file, bytes)}
+    manifest["files"] = {"weights": WEIGHTS} | {key: name for key, (name, _) in decoder.items()}
     result = ExportResult(out, [], manifest["source"]["generator"])
     onnx_bytes = None
     if "onnx" in formats:
@@ -283,19 +297,21 @@ def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safe
         manifest["files"]["onnx"] = ONNX_MODEL
         manifest["onnx"]["max_abs_diff"] = result.onnx_max_abs_diff
     state = {k: v.detach().contiguous() for k, v in bundle.G.state_dict().items()}
-    writes = [(WEIGHTS, save(state, metadata={"format": EXPORT_FORMAT})),
+    writes = [(WEIGHTS, save(state, metadata={"format": EXPORT_FORMAT})), *decoder.values(),
               (MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())]
     if onnx_bytes is not None:
         writes.insert(1, (ONNX_MODEL, onnx_bytes))
+    stale = ([ONNX_MODEL] if onnx_bytes is None else []) + ([] if decoder else [TABLE_STATE, TABLE_TENSORS])
     for name, data in writes:  # the manifest last: a folder with a manifest is a complete export
-        if name == MANIFEST and onnx_bytes is None:
-            (out / ONNX_MODEL).unlink(missing_ok=True)  # an earlier export's model would not match these weights
+        for old in stale if name == MANIFEST else ():  # an earlier export's: they would not match these weights
+            (out / old).unlink(missing_ok=True)
         atomic_write(out / name, data)
         result.files.append(out / name)
     return result
 
 
-def onnx_model(bundle: ExportedGenerator, tolerance: float = ONNX_TOLERANCE) -> tuple[bytes, float, list[int]]:
+def onnx_model(bundle: ExportedGenerator | ExportedTable, tolerance: float = ONNX_TOLERANCE
+               ) -> tuple[bytes, float, list[int]]:
     """The ONNX bytes of ``bundle``'s G (dynamic batch), and the largest |onnxruntime - PyTorch| over random inputs."""
     try:
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
@@ -308,9 +324,8 @@ def onnx_model(bundle: ExportedGenerator, tolerance: float = ONNX_TOLERANCE) -> 
 
     G = bundle.G
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    example = bundle.inputs(2, seed=0)
-    args = (torch.from_numpy(example[0]),) + (() if example[1] is None else (torch.from_numpy(example[1]),))
-    names = ["z", "y"][:len(args)]
+    example = bundle.check_feeds(2, seed=0)  # {"z": ..., "y" or "cond": ...}: the ONNX model's inputs
+    args, names = tuple(torch.from_numpy(v) for v in example.values()), list(example)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
@@ -332,11 +347,9 @@ def onnx_model(bundle: ExportedGenerator, tolerance: float = ONNX_TOLERANCE) -> 
         session = onnx_session(path)
     worst = 0.0
     for i, n in enumerate(ONNX_CHECK_BATCHES):
-        rng = np.random.default_rng(i)
-        z = rng.standard_normal((n, bundle.z_dim), dtype=np.float32)
-        y = rng.integers(0, len(bundle.class_names), n) if bundle.conditional else None
-        ours = bundle.run(z, y)
-        theirs = session.run(["x"], {"z": z} | ({} if y is None else {"y": y}))[0]
+        feeds = bundle.check_feeds(n, seed=i)
+        ours = bundle.run(*feeds.values())
+        theirs = session.run(["x"], feeds)[0]
         if theirs.shape != ours.shape:
             raise GankitError(f"ONNX check: batch {n} gave shape {list(theirs.shape)}, PyTorch {list(ours.shape)}")
         worst = max(worst, float(np.abs(theirs.astype(np.float64) - ours).max()))
@@ -355,8 +368,9 @@ def onnx_session(path: Path, threads: int = 0):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator:
-    """A generator from an export folder (``gankit export``), or from a run folder directly.
+def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator | ExportedTable:
+    """A generator from an export folder (``gankit export``), or from a run folder directly; a table run's is an
+    ``ExportedTable`` (``generate(n, seed, where)`` -> DataFrame).
 
     From an export this reads JSON and safetensors only: no run folder, no training code, no unpickling.
     """
@@ -383,4 +397,6 @@ def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator:
     except RuntimeError as e:
         raise GankitError(f"{weights}: the weights do not fit the manifest's architecture "
                           f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e})") from None
+    if manifest["output"]["kind"] == "table":
+        return load_table(path, manifest, G.eval())
     return ExportedGenerator(manifest, G.eval(), path)

@@ -1,6 +1,6 @@
 """Settings for a user's file picked from its shape (``gankit train --data FILE``): rows get an MLP sized by
 their columns, sequences the recurrent recipe of configs/sines.toml sized by their features, tables (a CSV with
-text, dates or missing cells, or a .parquet file) the tabular recipe of configs/table.toml."""
+text, dates or missing cells, or a .parquet file) the tabular recipe of configs/wine.toml and the other built-in tables."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def defaults_for_file(path: str, overrides: list[str] = ()) -> Config:
                                             f"data.path={toml_string(path)}"])
         total = len(read_table_file(Path(path)))
         rows = total - round(config.data.holdout * total)
-        batch = max(min(500, rows // 10 * 10), 10)  # CTGAN's 500, or the training rows' in packs of 10
+        batch = max(min(500, rows // 5 * 5), 5)  # CTGAN's 500, or the training rows' in packs of 5
         return apply_overrides(config, [f"data.batch_size={batch}"])
     data = apply_overrides(Config(), [*overrides, "data.name=file", f"data.path={toml_string(path)}"]).data
     raw = DATASETS.get("file")(data, 0)
@@ -73,12 +73,13 @@ def sequence_recipe(n: int, features: int) -> list[str]:
 
 
 def table_recipe() -> list[str]:
-    """The tabular recipe of configs/table.toml (CTGAN's settings, with gankit's measured changes)."""
+    """The tabular recipe of the built-in tables (configs/wine.toml...: CTGAN's settings, with gankit's measured
+    changes), for 3,000 steps."""
     return [f"{key}={value}" for key, value in TABLE_RECIPE]
 
 
 TABLE_RECIPE = (("game.name", '"ctgan"'), ("loss.name", '"wgan-gp"'), ("data.holdout", 0.2), ("model.z_dim", 128),
                 ("model.g_hidden", 256), ("model.d_hidden", 256), ("model.g_depth", 2), ("model.d_depth", 2),
-                ("model.pack", 10), ("model.gumbel_tau", 0.2), ("data.batch_size", 500),
-                ("train.g_lr", 2e-4), ("train.d_lr", 2e-4), ("train.g_betas", "[0.5, 0.9]"),
-                ("train.d_betas", "[0.5, 0.9]"), ("train.steps", 3000))
+                ("model.pack", 5), ("model.gumbel_tau", 0.2), ("data.batch_size", 500),
+                ("train.g_lr", 5e-4), ("train.d_lr", 5e-4), ("train.g_betas", "[0.5, 0.9]"),
+                ("train.d_betas", "[0.5, 0.9]"), ("train.ema", 0.99), ("train.steps", 3000))

@@ -6,18 +6,21 @@
 
 Sequence generators answer JSON with ``samples`` a list of [L_i, F] lists (each sample's valid steps) and their
 ``lengths``, or npy [n, T, F] zero past each length (the lengths in the X-Lengths header); text generators answer
-JSON with ``samples`` a list of strings (npy, png and zip are refused for text).
+JSON with ``samples`` a list of strings (npy, png and zip are refused for text). Table generators answer JSON
+``records`` of the source's columns and types (``ExportedTable.records``) meeting the request's ``where``
+({column: value}), with ``draws``, the rows drawn to get them (also in the X-Draws header).
     GET  /openapi.json  the schema (and /docs)
 
 Concurrent requests are queued and run through the model together: a batch takes every request that
 queued while the model was busy, and those arriving within ``batch_window_ms`` of its first, up to
 ``max_batch`` rows. (A window of 0 measured best here: 2 ms added 2 ms at concurrency 1 and gained nothing
 at 32; bench/serve_load.py.) The inputs are drawn per request from its own seed, and G treats rows independently
-(batch norm in eval mode), so batching never changes what a request gets.
+(batch norm in eval mode), so batching never changes what a request gets. A table request runs whole on the
+model's thread, one at a time (draws, decoding, ``where``): its rows are exactly the export's for its seed.
 
 Every malformed request gets a 4xx with a JSON body ``{"error": "<one line>", "detail": ...}``: 413 for a
 body over ``max_body`` bytes, 400 for a body that is not JSON text at all, 422 for anything else wrong in it
-(types, ranges, labels, format).
+(types, ranges, labels, where, format).
 """
 
 
@@ -40,6 +43,7 @@ import numpy as np
 from .errors import GankitError
 from .export import ExportedGenerator, load
 from .sequence_output import ragged, texts
+from .table_export import ExportedTable
 
 SEED_MAX = 2 ** 63 - 1
 FORMATS = ("json", "npy", "png", "zip")
@@ -59,7 +63,7 @@ class ServeSettings:
 class MicroBatcher:
     """Collects (z, y) of concurrent requests, runs them through the model in one call, hands each its rows."""
 
-    def __init__(self, model: ExportedGenerator, settings: ServeSettings):
+    def __init__(self, model: ExportedGenerator | ExportedTable, settings: ServeSettings):
         self.model, self.settings = model, settings
         self.queue: asyncio.Queue = asyncio.Queue()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="gankit-model")  # model calls and encoding
@@ -149,7 +153,7 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings()):
+def create_app(model: ExportedGenerator | ExportedTable, settings: ServeSettings = ServeSettings()):
     """The FastAPI app serving ``model``."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -162,6 +166,8 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
     batcher = MicroBatcher(model, settings)
     Label = Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1, max_length=200)]
     Labels = Annotated[list[Label], Field(min_length=1, max_length=settings.max_n)]
+    Value = Annotated[str, Field(max_length=200)] | int | Annotated[float, Field(allow_inf_nan=False)] | bool
+    Where = Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], Value], Field(max_length=64)]
 
     class GenerateRequest(BaseModel):
         """What to generate. The same seed (with the same other fields) gives the same samples."""
@@ -174,10 +180,14 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
                         "omitted: drawn with the training data's class frequencies")
         truncation: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False,
                                          description="truncation trick: entries of z beyond +-t are redrawn within it")
+        where: Where | None = Field(
+            None, description='tables: {column: value} conditions every row meets, e.g. {"weather": "sun", "wind": '
+                              '3.5, "date": "2012-06-01"} (a category as written, true/false, a number, a date in the '
+                              'column\'s format); met by conditioning G, else by drawing more rows (see "draws")')
         format: Literal["json", "npy", "png", "zip"] = Field(
             "json", description="json (samples in the data's units; sequences as lists of their valid steps, text "
-                                "as strings), npy (float32 array; not for text), png (one grid image, image models), "
-                                "zip (one PNG per sample, image models)")
+                                "as strings, tables as records), npy (float32 array; not for text or tables), png "
+                                "(one grid image, image models), zip (one PNG per sample, image models)")
 
     class Problem(BaseModel):
         error: str
@@ -185,7 +195,7 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
 
     errors = {400: {"model": Problem, "description": "the body is not JSON text"},
               413: {"model": Problem, "description": "request body too large"},
-              422: {"model": Problem, "description": "invalid request: types, ranges, labels or format"}}
+              422: {"model": Problem, "description": "invalid request: types, ranges, labels, where or format"}}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -230,6 +240,11 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
                                                "description": "the samples in the requested format"}, **errors})
     async def generate(request: GenerateRequest) -> Response:
         """``n`` samples from the generator; seeded requests are reproducible."""
+        seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX)
+        if model.kind == "table":
+            return await _table_response(model, batcher, request, seed)
+        if request.where is not None:
+            return _problem(f"where: conditions are for table generators; this one makes {model.what}")
         if request.format in ("png", "zip") and not model.is_image:
             return _problem(f"format: {request.format} needs an image model; this one makes {model.what} "
                             f"(use json{'' if model.kind == 'text' else ' or npy'})")
@@ -237,7 +252,6 @@ def create_app(model: ExportedGenerator, settings: ServeSettings = ServeSettings
             return _problem("format: npy holds numbers; this model makes text (use json: a list of strings)")
         if request.labels is not None and not model.conditional:
             return _problem("labels: this generator is unconditional")
-        seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX)
         try:
             z, y = model.inputs(request.n, seed, request.labels, request.truncation)
         except GankitError as e:
@@ -262,6 +276,25 @@ def _problem(message: str):
     from fastapi.responses import JSONResponse
 
     return JSONResponse({"error": message, "detail": None}, status_code=422)
+
+
+async def _table_response(model: ExportedTable, batcher: MicroBatcher, request, seed: int):
+    """A table request's JSON records, drawn, decoded and checked against ``where`` on the model's thread."""
+    from fastapi.responses import Response
+
+    wrong = [k for k in ("labels", "truncation") if getattr(request, k) is not None]
+    if wrong or request.format != "json":
+        return _problem(f"{(wrong or ['format'])[0]}: this model makes {model.what}; it answers json records, "
+                        f"conditioned by where (not labels or truncation)")
+    try:  # where is checked first: a bad column or value is a 422 before the model's thread is asked
+        where = model.where_items(request.where)
+        body, draws, calls = await asyncio.get_running_loop().run_in_executor(
+            batcher.executor, model.json_body, request.n, seed, where, batcher.settings.backend)
+    except GankitError as e:  # also when rejection gave up: the generator rarely makes such rows
+        return _problem(str(e).replace("--where ", "where: ", 1))
+    batcher.requests, batcher.batches, batcher.rows = (batcher.requests + 1, batcher.batches + calls,
+                                                       batcher.rows + draws)
+    return Response(body, media_type=MEDIA["json"], headers={"X-Seed": str(seed), "X-Draws": str(draws)})
 
 
 def _encode(model: ExportedGenerator, out: np.ndarray, y: np.ndarray | None, seed: int, fmt: str,

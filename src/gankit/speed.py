@@ -58,26 +58,30 @@ def optimizer_options(optimizer: str, device: torch.device, fused: bool) -> dict
     return {"foreach": True}
 
 
-SMALL_MODEL_PARAMETERS = 500_000  # below this (G and D together, no convolutions), one CPU thread is faster
+SMALL_MODEL_PARAMETERS = 500_000  # below this (G and D together, no convolutions), one CPU thread is faster...
+SMALL_STEP_WORK = 50_000_000  # ...unless parameters x batch size reach this: CTGAN's networks at batch 350 train
+# 1.2-1.4x faster on two threads than on one (diabetes, 600 steps, 2-core Xeon), ring8's MLP does not
 
 
 def has_convolutions(*modules: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for module in modules for m in module.modules())
 
 
-def step_threads(threads: int, device: torch.device, *modules: nn.Module) -> int | None:
+def step_threads(threads: int, device: torch.device, *modules: nn.Module, batch_size: int = 0) -> int | None:
     """Intra-op CPU threads for the training step (None: leave PyTorch's setting alone).
 
     0 (auto): one thread for small MLPs on a CPU, whose 512x128 products and element-wise ops are too
     small to split: there, threading overhead cost more than the second core gave (bench/train_speed.py:
-    255,000 samples/s on one thread against 245,000 on two). Decided from the model alone, so a run
-    and its resumption compute alike.
+    255,000 samples/s on one thread against 245,000 on two); but a small model on large batches (CTGAN's
+    networks, 420,000 parameters at batch 350) has products big enough to split. Decided from the model and the
+    batch size alone, so a run and its resumption compute alike.
     """
     if device.type != "cpu":
         return None
     if threads:
         return threads
-    small = sum(p.numel() for m in modules for p in m.parameters()) < SMALL_MODEL_PARAMETERS
+    parameters = sum(p.numel() for m in modules for p in m.parameters())
+    small = parameters < SMALL_MODEL_PARAMETERS and parameters * batch_size < SMALL_STEP_WORK
     return 1 if small and not has_convolutions(*modules) else None
 
 

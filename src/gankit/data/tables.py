@@ -144,7 +144,7 @@ def from_dataframe(frame, columns: Mapping[str, str] | None = None, name: str = 
     ``{"zip": "categorical"}``), missing values kept, the transformer fitted with ``seed`` on the rows that are not
     held out (``holdout``: a share of them, for gankit.evaluate's efficacy and privacy scores).
 
-        >>> result = gankit.train("configs/table.toml", data=gankit.from_dataframe(df))
+        >>> result = gankit.train("wine", data=gankit.from_dataframe(df))  # a table recipe, any table
     """
     try:
         import pandas as pd

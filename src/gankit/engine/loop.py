@@ -71,7 +71,7 @@ class Engine:
             for m in modules:
                 m.to(memory_format=torch.channels_last)
         self.fast_dropout = train.fast_dropout and self.device.type == "cpu" and use_fast_dropout(*modules) > 0
-        self.threads = step_threads(train.threads, self.device, *modules)
+        self.threads = step_threads(train.threads, self.device, *modules, batch_size=config.data.batch_size)
         self.groups = {g.name: g for g in game.groups}
         self.emas = {name: make_ema(self.players[name]) for g in game.groups if g.ema for name in g.players}
         self.params = {g.name: [p for name in g.players for p in module_of(self.players, name).parameters()]
