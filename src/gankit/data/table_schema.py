@@ -175,7 +175,7 @@ def texts(series: pd.Series) -> np.ndarray:
     else:
         na = series.isna().to_numpy()
         text = series.astype(object).where(~na, "").astype(str).str.strip()
-        na |= text.isin(MISSING).to_numpy()
+        na = na | text.isin(MISSING).to_numpy()
         out = text.to_numpy(dtype=object)
     out[na] = None
     return out
