@@ -131,7 +131,14 @@ def typed_frame(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
         series = frame.iloc[:, names[spec.name]]
         numeric = spec.kind in ("continuous", "integer", "datetime")
         out[spec.name] = _parsed(series, spec, where, prefix) if numeric else texts(series)
-    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    return frame_of(out, len(frame))
+
+
+def frame_of(columns: Mapping[str, np.ndarray], n: int) -> pd.DataFrame:
+    """A DataFrame of [N] arrays with their dtypes kept: text columns stay object with None for missing
+    (pandas 3 would infer its str dtype from them, with NaN for missing)."""
+    return pd.DataFrame({name: pd.Series(values, dtype=object) if values.dtype == object else values
+                         for name, values in columns.items()}, index=pd.RangeIndex(n))
 
 
 def _parsed(series, spec, where, prefix) -> np.ndarray:
@@ -146,7 +153,7 @@ def _parsed(series, spec, where, prefix) -> np.ndarray:
     rows = np.flatnonzero(~pd.isna(text))
     codes, uniques = pd.factorize(text[rows])
     if dates:
-        values = pd.to_datetime(pd.Series(uniques, dtype=object), format=spec.date_format, errors="coerce")
+        values = parse_dates(pd.Series(uniques, dtype=object), spec.date_format)
         values, out = values.to_numpy("datetime64[ns]"), np.full(len(text), np.datetime64("NaT"), "datetime64[ns]")
     else:
         values, out = parse_numbers(np.asarray(uniques, dtype=object))[0], np.full(len(text), np.nan)
@@ -176,7 +183,7 @@ def texts(series: pd.Series) -> np.ndarray:
         na = series.isna().to_numpy()
         text = series.astype(object).where(~na, "").astype(str).str.strip()
         na = na | text.isin(MISSING).to_numpy()
-        out = text.to_numpy(dtype=object)
+        out = text.to_numpy(dtype=object, copy=True)
     out[na] = None
     return out
 
@@ -199,7 +206,7 @@ def category_order(values) -> tuple[str, ...]:
 
 def parse_numbers(uniques: np.ndarray):
     """Distinct texts -> (values [U] NaN where not a finite number, decimals [U] or -1 for 1e5-style)."""
-    values = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(np.float64)
+    values = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(np.float64, copy=True)
     values[~np.isfinite(values)] = np.nan
     decimals = np.zeros(len(uniques), dtype=np.int64)
     for i, text in enumerate(uniques):
@@ -208,6 +215,14 @@ def parse_numbers(uniques: np.ndarray):
         elif "." in text:
             decimals[i] = len(text) - text.index(".") - 1
     return values, decimals
+
+
+def parse_dates(texts: pd.Series, date_format: str) -> pd.Series:
+    """Texts -> datetime64[ns], NaT where a cell is not a date in ``date_format`` or lies outside datetime64[ns]'s
+    range (1677-09-21 to 2262-04-11): pandas 2 cannot parse such dates, pandas 3 parses them at a coarser unit,
+    which datetime64[ns] cannot hold."""
+    values = pd.to_datetime(texts, format=date_format, errors="coerce")
+    return values.where(values.between(pd.Timestamp.min, pd.Timestamp.max)).astype("datetime64[ns]")
 
 
 def _float_decimals(values: np.ndarray) -> int | None:
@@ -351,9 +366,9 @@ def _date_format(cells, required: bool) -> str:
     uniques = pd.Series(cells.uniques, dtype=object)
     best, best_ok = "", None
     for fmt in DATE_FORMATS:
-        if not pd.to_datetime(uniques[:20], format=fmt, errors="coerce").notna().any():
+        if not parse_dates(uniques[:20], fmt).notna().any():
             continue  # a cheap look at a few values before parsing them all
-        ok = pd.to_datetime(uniques, format=fmt, errors="coerce").notna().to_numpy()
+        ok = parse_dates(uniques, fmt).notna().to_numpy()
         if ok.all():
             return fmt
         if best_ok is None or cells.count(ok) > cells.count(best_ok):

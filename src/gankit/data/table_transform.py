@@ -21,7 +21,7 @@ import torch
 
 from ..errors import GankitError
 from .table_mixture import Mixture, compress, fit_mixture
-from .table_schema import MISSING, TableSchema, texts
+from .table_schema import MISSING, TableSchema, frame_of, texts
 
 FORMAT = "gankit.table_transform/1"
 NUMERIC = ("continuous", "integer", "datetime")
@@ -146,7 +146,7 @@ class TableTransformer:
                     block = matrix[:, span.start:span.start + span.width]
                     labels = np.array(list(spec.categories) + [None], dtype=object)
                     out[spec.name] = labels[np.argmax(block, axis=1)]
-        return pd.DataFrame(out, index=pd.RangeIndex(n))
+        return frame_of(out, n)
 
     def _decode_numeric(self, matrix, c, start, spec) -> np.ndarray:
         mixture, kept = self._mixtures[c["name"]], self._kept[c["name"]]
@@ -244,7 +244,7 @@ def _texts(typed, name) -> np.ndarray:
 
 def _codes(values: np.ndarray, categories: tuple[str, ...], name: str) -> np.ndarray:
     """[N] category index of each value, -1 where missing; a value outside ``categories`` is an error."""
-    codes = pd.Categorical(values, categories=list(categories)).codes.astype(np.int64)
+    codes = pd.Index(list(categories), dtype=object).get_indexer(values).astype(np.int64)  # -1: missing or unknown
     unknown = (codes < 0) & ~pd.isna(values)
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
