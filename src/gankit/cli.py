@@ -251,7 +251,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             return _sample_table(args, out, meta)
         if kind in ("sequence", "text"):
             return _sample_sequences(args, out, run, data, kind)
-    if args.where:
+    if args.where and kind is not None:
         raise GankitError(f"--where {args.where[0]}: conditions on columns apply to table runs; this run's samples "
                           f"are {kind or 'not a table'}")
     if out.suffix.lower() == ".txt" and kind is not None:

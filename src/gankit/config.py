@@ -151,8 +151,9 @@ class Config:
             return self.name
         data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx", "lines", "table") \
             else self.data.name
-        # another game on the same data is another run: runs/acgan-fashion-mnist beside runs/fashion-mnist
-        return data if self.game.name == "classic" else f"{self.game.name}-{data}"
+        # another game on the same data is another run: runs/acgan-fashion-mnist beside runs/fashion-mnist (ctgan is
+        # the tables' own game: runs/wine)
+        return data if self.game.name in ("classic", "ctgan") else f"{self.game.name}-{data}"
 
 
 # --------------------------------------------------------------------------------------------- reading
