@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from gankit.data.table_io import read_csv_table, write_table
-from gankit.data.table_schema import MISSING, TableSchema, detect_schema, typed_frame
+from gankit.data.table_cells import MISSING
+from gankit.data.table_schema import TableSchema, detect_schema, typed_frame
 from gankit.errors import GankitError
 
 

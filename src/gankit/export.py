@@ -194,14 +194,7 @@ class ExportedGenerator:
         return {"z": z} | ({"y": rng.integers(0, len(self.class_names), n)} if self.conditional else {})
 
     def onnx_session(self, threads: int = 0):
-        if self._onnx is None:
-            if self.path is None:
-                raise GankitError(f"{self.manifest['source']['run']} is a run folder, which holds no ONNX model: "
-                                  f"gankit export it with --format onnx and use the export")
-            if not (self.path / ONNX_MODEL).is_file():
-                raise GankitError(f"{self.path}: no {ONNX_MODEL}; export with --format onnx to use the onnx backend")
-            self._onnx = onnx_session(self.path / ONNX_MODEL, threads)
-        return self._onnx
+        return bundle_session(self, threads)
 
 
 def _stat_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -357,6 +350,19 @@ def onnx_model(bundle: ExportedGenerator | ExportedTable, tolerance: float = ONN
         raise GankitError(f"ONNX check: onnxruntime differs from PyTorch by up to {worst:.3g} (> {tolerance:g}) on "
                           f"random inputs; the ONNX model was not written")
     return data, worst, list(ONNX_CHECK_BATCHES)
+
+
+def bundle_session(bundle, threads: int = 0):
+    """The onnxruntime session of an export's ``generator.onnx``, made once per loaded bundle (a generator or a
+    table), with a one-line error where the bundle is a run folder or was exported without ONNX."""
+    if bundle._onnx is None:
+        if bundle.path is None:
+            raise GankitError(f"{bundle.manifest['source']['run']} is a run folder, which holds no ONNX model: "
+                              f"gankit export it with --format onnx and use the export")
+        if not (bundle.path / ONNX_MODEL).is_file():
+            raise GankitError(f"{bundle.path}: no {ONNX_MODEL}; export with --format onnx to use the onnx backend")
+        bundle._onnx = onnx_session(bundle.path / ONNX_MODEL, threads)
+    return bundle._onnx
 
 
 def onnx_session(path: Path, threads: int = 0):

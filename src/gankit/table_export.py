@@ -206,16 +206,9 @@ class ExportedTable:
                 "decoder_tensors": (TABLE_TENSORS, save(tensors, metadata={"format": meta["format"]}))}
 
     def onnx_session(self, threads: int = 0):
-        from .export import ONNX_MODEL, onnx_session
+        from .export import bundle_session
 
-        if self._onnx is None:
-            if self.path is None:
-                raise GankitError(f"{self.manifest['source']['run']} is a run folder, which holds no ONNX model: "
-                                  f"gankit export it with --format onnx and use the export")
-            if not (self.path / ONNX_MODEL).is_file():
-                raise GankitError(f"{self.path}: no {ONNX_MODEL}; export with --format onnx to use the onnx backend")
-            self._onnx = onnx_session(self.path / ONNX_MODEL, threads)
-        return self._onnx
+        return bundle_session(self, threads)
 
 
 def load_table(path: Path, manifest: dict[str, Any], G: torch.nn.Module) -> ExportedTable:

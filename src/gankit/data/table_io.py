@@ -17,7 +17,8 @@ import pandas as pd
 
 from ..errors import GankitError
 from ..fileio import atomic_write
-from .table_schema import TableSchema, parse_numbers
+from .table_cells import parse_numbers
+from .table_schema import TableSchema
 
 
 def read_csv_table(path) -> pd.DataFrame:

@@ -21,7 +21,8 @@ import torch
 
 from ..errors import GankitError
 from .table_mixture import Mixture, compress, fit_mixture
-from .table_schema import MISSING, TableSchema, frame_of, texts
+from .table_cells import MISSING, texts
+from .table_schema import TableSchema, frame_of
 
 FORMAT = "gankit.table_transform/1"
 NUMERIC = ("continuous", "integer", "datetime")
