@@ -9,6 +9,9 @@
 
     result = gankit.train("wine", data=gankit.from_dataframe(df))  # a table: any DataFrame or CSV
     synth = gankit.sample_table(result.run_dir, n=1000, where=["target=class_1"])  # a DataFrame like df
+
+    result = gankit.train("sr-fashion-mnist")          # image-to-image: pix2pix, srgan, cyclegan
+    high = gankit.apply(result.run_dir, low_res)       # [N, C, H, W] pixels in, 4x larger out
 """
 
 __version__ = "0.1.0"
@@ -21,6 +24,8 @@ from .errors import GankitError, TrainingDiverged  # noqa: E402
 from .export import ExportedGenerator, export, load  # noqa: E402
 from .table_export import ExportedTable  # noqa: E402
 from .trainer import Trainer  # noqa: E402
+from .translate import apply  # noqa: E402
+from .translator_export import ExportedTranslator  # noqa: E402
 
-__all__ = ["Config", "Dataset", "ExportedGenerator", "ExportedTable", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
+__all__ = ["apply", "Config", "Dataset", "ExportedGenerator", "ExportedTable", "ExportedTranslator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
            "compare", "evaluate", "export", "from_arrays", "from_dataframe", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_table", "sample_text", "train"]

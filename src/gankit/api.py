@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from . import distributed
-from .callbacks import Evaluate, ImageGrids, MetricsWriter, Progress, ReportWriter, SamplePlotter, TensorBoardLogger
+from .callbacks import Evaluate, MetricsWriter, Progress, ReportWriter, TensorBoardLogger
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
 from .data.dataset import ARRAYS, configured_data_name
@@ -30,10 +30,9 @@ from .games import GAMES
 from .metrics import Evaluator, best_key
 from .models import MODELS, resolved
 from .models.codes import code_slots
-from .pictures import CodeGrids
+from .pictures import picture_callbacks
 from .product_loader import eval_samples, load_generator
 from .runs import RunDir, create_run, default_run_path, open_run
-from .sequence_pictures import SequenceEmbedding, SequenceTraces
 from .sampling import MINMAX_RANGE, run_generator, seeded_inputs, to_pixels
 from .sequence_output import meta_kind, sample_lengths, texts, zero_padding
 from .table_output import sample_table  # noqa: F401  (gankit.sample_table)
@@ -132,6 +131,9 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
         raise GankitError(f"eval.every = {config.eval.every}: evaluation during training covers rows and images; for "
                           f"a table, set eval.every = 0 and run gankit eval RUN after training (SDMetrics' quality "
                           f"report, machine-learning efficacy, privacy)")
+    if config.eval.every and data.is_translation:
+        raise GankitError(f"eval.every = {config.eval.every}: an image-to-image run is scored after training; set "
+                          f"eval.every = 0 and run gankit eval RUN (PSNR, SSIM, Fréchet distance on held-out images)")
     if config.eval.every and data.is_sequence:
         raise GankitError(f"eval.every = {config.eval.every}: evaluation during training covers rows and images; for "
                           f"sequences and text, set eval.every = 0 and run gankit eval RUN after training (TimeGAN's "
@@ -174,22 +176,6 @@ def train(config: Config | str | Path | None = None, *, data: Dataset | None = N
     return TrainResult(run.path, trainer.step, trainer.stop_reason or "finished", record, trainer)
 
 
-def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int, codes: dict | None = None) -> list[Any]:
-    """Image grids for grey or RGB images (and InfoGAN's code grids), real-vs-generated plots for 1-D/2-D rows,
-    else none."""
-    if data.is_table:  # columns and associations, real against synthetic, at the end (given the typed rows)
-        from .table_callbacks import TablePictures
-
-        return [TablePictures(run, seed=seed)] if data.frame is not None else []
-    if data.is_sequence:  # traces (text: a table of items); PCA and t-SNE at the end, not for text
-        return [SequenceTraces(run, every, seed=seed), *([] if data.is_text else [SequenceEmbedding(run, seed=seed)])]
-    if data.is_image and data.shape[0] in (1, 3):
-        return [ImageGrids(run, every, seed=seed), *([CodeGrids(run, every, codes, seed)] if codes else [])]
-    if not data.is_image and data.num_features <= 2:
-        return [SamplePlotter(run, every, seed=seed)]
-    return []
-
-
 def _as_config(config: Config | str | Path | None) -> Config:
     if config is None:
         return Config()
@@ -213,6 +199,9 @@ def sample(run_dir: str | Path, n: int, seed: int = 0, label: str | int | None =
     G, meta, shift, scale = load_generator(run_dir, checkpoint)
     if "table" in meta:
         raise GankitError(f"{run_dir}: this run's samples are a table; use gankit.sample_table (a DataFrame)")
+    if "translation" in meta["data"]:
+        raise GankitError(f"{run_dir}: this run translates images rather than drawing them from noise; use "
+                          f"gankit apply RUN --input ... (gankit.apply in Python)")
     out, y, z = _generate(G, meta, n, seed, label, batch_size, code)
     x = (out * scale + shift).numpy()  # [n, *shape]
     if len(meta["model"]["shape"]) == 2:  # sequences: the padding is zero in the data's units too
@@ -327,6 +316,15 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int | None = None, s
                                   f"and privacy; leave {flag} out")
         data = data if data is not None else load_data(config.data, config.seed)
         result = {**head, **evaluate_table_run(config, data, G, meta, n, seed, target)}
+    elif kind == "translator":
+        from .translation_eval import evaluate_translation
+
+        for flag, value in (("--metrics", metrics if metrics != "auto" else None), ("--features", features)):
+            if value:
+                raise GankitError(f"{flag} {value}: an image-to-image run is scored by PSNR, SSIM and its task's "
+                                  f"Fréchet distance; leave {flag} out")
+        data = data if data is not None else load_data(config.data, config.seed)
+        result = {**head, **evaluate_translation(run.path, data, G, n, checkpoint)}
     elif kind in ("sequence", "text"):
         n = 10_000 if n is None else n
         from .sequence_eval import evaluate_sequences, evaluate_text

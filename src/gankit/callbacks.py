@@ -349,7 +349,9 @@ class ReportWriter(Callback):
         facts = [
             ("data", f"{data.name}: {len(data)} samples of shape {list(data.shape)}"
                      + (f", {data.num_classes} classes" if trainer.conditional else "")),
-            ("model", f"{trainer.model_info.get('family', 'custom')}, z_dim {trainer.z_dim}"),
+            ("model", f"{trainer.model_info.get('family', 'custom')}"
+                      + (f", z_dim {trainer.product.z_dim}" if hasattr(trainer.product, "z_dim") else
+                         f", {', '.join(trainer.players)}")),
             ("loss", f"{config.loss.name}; D steps per G step: {config.train.d_steps}"),
             ("this session", f"{time.perf_counter() - self.start:.1f} s"),
             ("checkpoint", checkpoint),

@@ -127,6 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default="latest", choices=["latest", "best"], help="which checkpoint")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("apply", help="run an image-to-image run's generator on your images (pix2pix, srgan, cyclegan)")
+    p.add_argument("run_dir", help="run folder")
+    p.add_argument("--input", required=True, metavar="PATH", help="an image, a folder of images, or an .npy "
+                   "[N, C, H, W] of pixels in [0, 1] (or uint8)")
+    p.add_argument("--out", required=True, metavar="PATH", help="where the outputs go, in the input's layout: a "
+                   "PNG file, a folder of PNGs (the same relative names), or an .npy")
+    p.add_argument("--checkpoint", default="latest", choices=["latest", "best"], help="which checkpoint")
+    p.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="use the moving average of G's weights (default: when the run kept one)")
+    p.add_argument("--reverse", action="store_true", help="CycleGAN runs: translate B -> A with F")
+    p.add_argument("--tile", type=int, default=256, help="larger images are translated in tiles of this many "
+                   "input pixels, blended over --overlap pixels (no seams)")
+    p.add_argument("--overlap", type=int, default=32)
+    p.set_defaults(func=cmd_apply)
+
     p = sub.add_parser("serve", help="serve a generator over HTTP (FastAPI + uvicorn), from an export or a run folder")
     p.add_argument("path", help="export folder (gankit export) or run folder")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
@@ -281,6 +296,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
           + f"  report:           {run.report_path}  (open it in a browser)\n"
           f"  metrics:          {run.metrics_path}\n"
           f"draw samples:  gankit sample {run_dir} --n 64 --out {out}")
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .translate import apply_files
+
+    if args.tile < 8 or not 0 <= args.overlap < args.tile // 2:
+        raise GankitError(f"--tile {args.tile} --overlap {args.overlap}: expected a tile of at least 8 pixels and "
+                          f"0 <= overlap < tile / 2")
+    start = time.perf_counter()
+    written = apply_files(args.run_dir, args.input, args.out, args.checkpoint, args.ema, args.reverse, args.tile,
+                          args.overlap)
+    where = written[0] if len(written) == 1 else Path(args.out)
+    print(f"gankit: {len(written)} file{'s' if len(written) > 1 else ''} written to {where} in "
+          f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
 

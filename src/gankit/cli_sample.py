@@ -23,14 +23,18 @@ from .table_output import sample_table, schema_of, write_table
 
 def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    to_folder = args.out.endswith(("/", os.sep)) or out.is_dir()
-    if to_folder or out.suffix.lower() == ".png":
-        return _sample_pictures(args, out, to_folder)
     run = RunDir(Path(args.run_dir))
     kind = None  # not a run folder: sample() says so, after the file name's check
     if run.config_path.is_file():
         meta = read_meta(run.checkpoint_file(args.checkpoint))
         data, kind = meta["data"], meta_kind(meta)
+        if kind == "translator":
+            raise GankitError(f"{run.path}: this run translates images rather than drawing them from noise; use "
+                              f"gankit apply {args.run_dir} --input IMAGES --out {args.out}")
+    to_folder = args.out.endswith(("/", os.sep)) or out.is_dir()
+    if to_folder or out.suffix.lower() == ".png":
+        return _sample_pictures(args, out, to_folder)
+    if kind is not None:
         if kind == "table":
             return _sample_table(args, out, meta)
         if kind in ("sequence", "text"):

@@ -37,6 +37,12 @@ class DataConfig:
     holdout: float = 0.0  # tables: share of rows kept out of training, for gankit eval's efficacy and privacy scores
     # tables: a column's kind where detection guesses wrong, e.g. [data.columns] zip = "categorical"
     columns: dict[str, str] = field(default_factory=dict)
+    # image-to-image (data.name = "pairs" | "unpaired", and the built-in sr-*, edges2fashion, sneaker2boot tasks)
+    layout: str = "folders"  # pairs: folders (A/ and B/ files matched by name, pix2pix's) | side-by-side (A|B images)
+    path_a: str = ""  # unpaired: the folder of domain A's images (CycleGAN)
+    path_b: str = ""  # unpaired: the folder of domain B's images
+    factor: int = 4  # super-resolution tasks: target side / input side (2, 4 or 8)
+    crop: int = 64  # sr-photos: side of the high-resolution training crops (a multiple of data.factor)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,13 @@ class LossConfig:
     penalty_every: int = 1  # lazy regularisation (Karras et al. 2020): the penalty every N D steps, weighted N times
     feature_matching: float = 0.0  # weight of G's feature-matching term (Salimans et al. 2016); 0 = off
     historical_averaging: float = 0.0  # weight of |theta - mean of past theta|^2 for G and D (Salimans 2016)
+    # image-to-image games (pix2pix, srgan, cyclegan)
+    adversarial_weight: float = 1.0  # G's adversarial term (SRGAN: 1e-3); 0 = the pixel loss alone, no D (baseline)
+    pixel_weight: float = 100.0  # weight of G's L1 to the target (pix2pix's lambda = 100; SRGAN/ESRGAN: 1)
+    content_weight: float = 0.0  # srgan: weight of the feature (content) loss on loss.content_network
+    content_network: str = ""  # srgan: fashion-mnist | digits (bundled classifiers) | a VGG-19 .safetensors file
+    cycle_weight: float = 10.0  # cyclegan: lambda of the cycle-consistency L1 (Zhu et al. 2017)
+    identity_weight: float = 0.5  # cyclegan: the identity L1's weight, times cycle_weight (the paper's 0.5)
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class GameConfig:
-    name: str = "classic"  # classic | acgan | infogan | timegan: the game the engine plays (gankit.games)
+    name: str = "classic"  # classic | acgan | infogan | timegan | ctgan | pix2pix | srgan | cyclegan: the game the engine plays (gankit.games)
     aux_weight_d: float = 1.0  # acgan: weight of D's class cross-entropy on real and generated samples
     aux_weight_g: float = 1.0  # acgan: weight of G's class cross-entropy on its own samples
     aux_fake_d: float = 1.0  # acgan: weight of G's samples in D's class cross-entropy (1: the paper; 0: real only)
@@ -131,6 +144,11 @@ class GameConfig:
     embedding_steps: int = 1000  # timegan: steps of stage 1, the autoencoder (embedder and recovery) alone
     supervised_steps: int = 1000  # timegan: steps of stage 2, the supervisor alone; joint training after both
     d_threshold: float = 0.15  # timegan: D learns at a joint step only while its loss is above this
+    history: int = 50  # cyclegan: D sees generated images from a buffer of this many past ones (Shrivastava 2017)
+
+
+# games that are their data's own: their runs are runs/<data> (a table's ctgan, an image-to-image task's game)
+OWN_GAMES = ("classic", "ctgan", "pix2pix", "srgan", "cyclegan")
 
 
 @dataclass(frozen=True)
@@ -149,11 +167,13 @@ class Config:
     def run_name(self) -> str:
         if self.name:
             return self.name
-        data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx", "lines", "table") \
-            else self.data.name
+        data = Path(self.data.path).stem if self.data.path and self.data.name in ("file", "images", "idx", "lines", "table",
+                                                                                   "pairs") else self.data.name
+        if self.data.name == "unpaired" and self.data.path_a and self.data.path_b:
+            data = f"{Path(self.data.path_a).stem}2{Path(self.data.path_b).stem}"
         # another game on the same data is another run: runs/acgan-fashion-mnist beside runs/fashion-mnist (ctgan is
-        # the tables' own game: runs/wine)
-        return data if self.game.name in ("classic", "ctgan") else f"{self.game.name}-{data}"
+        # the tables' own game: runs/wine; srgan is sr-photos': runs/sr-photos)
+        return data if self.game.name in OWN_GAMES else f"{self.game.name}-{data}"
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -25,15 +25,18 @@ CHOICES = {
     "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan"),
+    "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan", "pix2pix", "srgan", "cyclegan"),
+    "data.layout": ("folders", "side-by-side"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
-            "loss.clip", "eval.n", "model.pack", "loss.penalty_every", "train.nan_lr_factor", "model.gumbel_tau"}
+            "loss.clip", "eval.n", "model.pack", "data.factor", "data.crop", "loss.penalty_every", "train.nan_lr_factor", "model.gumbel_tau"}
 NON_NEGATIVE = {"model.z_global", "data.window", "data.max_length", "eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
                 "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
                 "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight",
-                "game.embedding_steps", "game.supervised_steps", "game.d_threshold"}
+                "game.embedding_steps", "game.supervised_steps", "game.d_threshold", "game.history",
+                "loss.adversarial_weight", "loss.pixel_weight", "loss.content_weight", "loss.cycle_weight",
+                "loss.identity_weight"}
 
 
 def shown(value: Any) -> str:

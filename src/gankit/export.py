@@ -9,7 +9,8 @@ z[:, 0] by the length CDF the manifest holds (``output.lengths``; see ``gankit.s
 outputs x only, with G's padding zero; the lengths are computed from z by this module's post-processing (the
 same float32 arithmetic as G), which also zeroes the padding again after ``to_data``. Text decodes by argmax per
 step up to the end symbol ``vocab[0]``. A table run (output kind "table") adds its decoder, JSON + safetensors,
-and loads as a ``table_export.ExportedTable`` whose ``generate`` gives DataFrames (see that module).
+and loads as a ``table_export.ExportedTable`` whose ``generate`` gives DataFrames (see that module). An image
+translator (pix2pix, SRGAN, CycleGAN) loads as a ``translator_export.ExportedTranslator`` (see that module).
 
 Loading needs the model families and safetensors only: no run folder, no trainer, no unpickling. The ONNX
 model is checked against PyTorch with onnxruntime before it is written, and refused when they differ.
@@ -39,6 +40,7 @@ from .runs import RunDir
 from .sampling import MINMAX_RANGE, seeded_inputs, to_pixels
 from .sequence_output import manifest_entries, meta_kind, sample_lengths, texts, zero_padding
 from .table_export import TABLE_STATE, TABLE_TENSORS, ExportedTable, load_table, table_manifest
+from .translator_export import ExportedTranslator, load_translator_export, translator_manifest
 
 EXPORT_FORMAT = "gankit-generator/1"
 MANIFEST, WEIGHTS, ONNX_MODEL = "manifest.json", "generator.safetensors", "generator.onnx"
@@ -53,7 +55,7 @@ class ExportResult:
     files: list[Path]
     generator: str  # G_ema | G
     onnx_max_abs_diff: float | None = None
-    checked: list[int] = field(default_factory=list)  # batch sizes compared
+    checked: list[int | str] = field(default_factory=list)  # batch sizes compared (a translator's: "NxCxHxW")
 
 
 class ExportedGenerator:
@@ -203,7 +205,7 @@ def _stat_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None = None
-             ) -> ExportedGenerator | ExportedTable:
+             ) -> ExportedGenerator | ExportedTable | ExportedTranslator:
     """The generator of a run folder with the manifest an export would write. ``ema``: None takes the moving
     average when the run kept one (as ``gankit sample`` does), True requires it, False takes the raw G."""
 
@@ -216,6 +218,8 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
     if "table" in meta:
         return ExportedTable({"format": EXPORT_FORMAT, "gankit_version": __version__,
                               **table_manifest(G, meta, asdict(config.model)), "source": source}, G, meta["table"])
+    if "translation" in meta["data"]:  # an image translator: images in, images out
+        return ExportedTranslator(translator_manifest(G, meta, source), G)
     shape = tuple(model["shape"])
     kind = meta_kind(meta)
     image = kind == "image"
@@ -286,7 +290,8 @@ def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safe
     result = ExportResult(out, [], manifest["source"]["generator"])
     onnx_bytes = None
     if "onnx" in formats:
-        onnx_bytes, result.onnx_max_abs_diff, result.checked = onnx_model(bundle, tolerance)
+        onnx_bytes, result.onnx_max_abs_diff, result.checked = (
+            bundle.onnx_model(tolerance) if bundle.kind == "translator" else onnx_model(bundle, tolerance))
         manifest["files"]["onnx"] = ONNX_MODEL
         manifest["onnx"]["max_abs_diff"] = result.onnx_max_abs_diff
     state = {k: v.detach().contiguous() for k, v in bundle.G.state_dict().items()}
@@ -374,7 +379,7 @@ def onnx_session(path: Path, threads: int = 0):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator | ExportedTable:
+def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator | ExportedTable | ExportedTranslator:
     """A generator from an export folder (``gankit export``), or from a run folder directly; a table run's is an
     ``ExportedTable`` (``generate(n, seed, where)`` -> DataFrame).
 
@@ -397,6 +402,8 @@ def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator | Ex
         state = load_file(weights)
     except Exception as e:  # safetensors raises its own error types for a damaged file
         raise GankitError(f"{weights}: cannot read the weights ({str(e).splitlines()[0]})") from None
+    if manifest.get("product", {}).get("kind") == "translator":  # rebuilt from its recorded arguments alone
+        return load_translator_export(path, manifest, state)
     G = _build(manifest)
     try:
         G.load_state_dict(state)

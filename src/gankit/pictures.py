@@ -1,4 +1,4 @@
-"""Pictures a product adds to a run: InfoGAN's code grids.
+"""The pictures of a run (``picture_callbacks``: which ones its data gets), and InfoGAN's code grids.
 
 ``samples/codes-c{j}.png`` (one per continuous code j): a row per value of the first categorical code, a
 column per value of c_j from -1 to 1, the noise and the other codes fixed, as in the InfoGAN paper's
@@ -7,11 +7,16 @@ figures. Redrawn with the run's other pictures; the report shows them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from .data import Dataset
 
 from .models.codes import code_slots
 from .runs import RunDir
-from .callbacks import Pictures
+from .callbacks import ImageGrids, Pictures, SamplePlotter
+from .sequence_pictures import SequenceEmbedding, SequenceTraces
 from .sampling import image_grid, picture_range, run_generator, to_pixels
 
 COLUMNS = 8  # values of the continuous code along each row
@@ -41,3 +46,23 @@ class CodeGrids(Pictures):
     def draw(self, trainer) -> None:
         for j in range(self.codes["continuous"]):
             self.grid(trainer.sampling_G, trainer.device, j).save(self.run.samples / f"codes-c{j}.png")
+
+
+def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int, codes: dict | None = None) -> list[Any]:
+    """Image grids for grey or RGB images (and InfoGAN's code grids), real-vs-generated plots for 1-D/2-D rows,
+    else none."""
+    if data.is_table:  # columns and associations, real against synthetic, at the end (given the typed rows)
+        from .table_callbacks import TablePictures
+
+        return [TablePictures(run, seed=seed)] if data.frame is not None else []
+    if data.is_translation:  # rows of input | (bicubic) | output | target from the held-out images
+        from .translation_pictures import TranslationGrids
+
+        return [TranslationGrids(run, every, seed=seed)]
+    if data.is_sequence:  # traces (text: a table of items); PCA and t-SNE at the end, not for text
+        return [SequenceTraces(run, every, seed=seed), *([] if data.is_text else [SequenceEmbedding(run, seed=seed)])]
+    if data.is_image and data.shape[0] in (1, 3):
+        return [ImageGrids(run, every, seed=seed), *([CodeGrids(run, every, codes, seed)] if codes else [])]
+    if not data.is_image and data.num_features <= 2:
+        return [SamplePlotter(run, every, seed=seed)]
+    return []

@@ -24,11 +24,16 @@ if TYPE_CHECKING:  # export and serve import this module: the metrics stay out o
 
 def build_generator(family: str, model_config: ModelConfig, model: dict[str, Any]) -> nn.Module:
     """The generator a checkpoint's ``model`` section describes, with fresh weights: the family's G, wrapped as
-    InfoGAN's when the run had codes (``model["infogan"]``); a table's G from the section alone."""
+    InfoGAN's when the run had codes (``model["infogan"]``); a table's G and an image translator from the section
+    alone."""
     if family == "tabular":
         from .models.tabular import build_tabular_generator
 
         return build_tabular_generator(model)
+    if "kwargs" in model:  # an image translator (pix2pix, SRGAN, CycleGAN): rebuilt from its recorded arguments
+        from .models.translators import build_translator
+
+        return build_translator(family, model["kwargs"])
     codes = model.get("infogan")
     inner_config = (replace(model_config, z_dim=InfoGenerator.inner_dim(codes["noise"], codes["categorical"],
                                                                         codes["continuous"])) if codes else model_config)

@@ -50,3 +50,33 @@ class TableProduct(GeneratorProduct):
         cond = {"name": "cond", "shape": ["n", self.cond_dim], "dtype": "float32",
                 "meaning": "one-hot in one discrete column's block (CTGAN's conditional vector)"}
         return [z, cond] if self.cond_dim else [z]
+
+
+@dataclass(frozen=True)
+class TranslatorProduct:
+    """``player(image [n, in_channels, h, w]) -> image [n, out_channels, h * factor, w * factor]``, both scaled to
+    [-1, 1] (pixels * 2 - 1): an image translator (pix2pix, CycleGAN's A -> B) or a super-resolver (factor > 1).
+    Fully convolutional generators take any size whose sides divide by ``multiple``."""
+    in_channels: int
+    out_channels: int
+    factor: int = 1
+    multiple: int = 1  # input sides must be multiples of this (a U-Net's 2 ** levels)
+    player: str = "G"
+    kind: str = "translator"
+
+    def module(self, engine) -> nn.Module:
+        return engine.emas.get(self.player, engine.players[self.player])
+
+    def describe(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels, "factor": self.factor,
+                "multiple": self.multiple, "player": self.player}
+
+    def inputs(self) -> list[dict[str, Any]]:
+        return [{"name": "image", "shape": ["n", self.in_channels, "h", "w"], "dtype": "float32",
+                 "scaling": "pixels in [0, 1] as 2 * p - 1", "multiple": self.multiple}]
+
+    def outputs(self) -> list[dict[str, Any]]:
+        f = self.factor
+        h, w = ("h", "w") if f == 1 else (f"{f}h", f"{f}w")
+        return [{"name": "image", "shape": ["n", self.out_channels, h, w], "dtype": "float32",
+                 "scaling": "pixels in [0, 1] as 2 * p - 1"}]

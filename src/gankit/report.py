@@ -22,6 +22,7 @@ EVAL_CURVES = "report_eval.png"
 EVAL_PANELS = ((("fid",), "Fréchet distance"), (("kid_mean",), "kernel distance"),
                (("precision", "recall", "coverage", "class_accuracy", "high_quality"), "share"),
                (("modes_covered", "classes_covered"), "modes covered"))
+CAPTION = "caption.txt"  # in samples/: the caption of the latest picture, where a run writes its own
 PROGRESS_GIF = "progress.gif"  # in samples/
 EMBEDDING = "embedding.png"  # in samples/: PCA and t-SNE of a sequence run (gankit.sequence_pictures)
 COLUMNS_PICTURE, CORRELATIONS_PICTURE = "columns.png", "correlations.png"  # in samples/: a table run's
@@ -145,6 +146,9 @@ def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
             out.append((f"{run.samples.name}/{path.name}", f"Generated items at step {step} (in full in "
                         f"{run.samples.name}/{path.stem}.txt), from the same fixed noise as every picture of this "
                         f"run, beside real items."))
+        elif (run.samples / CAPTION).is_file():  # the run's own words (an image-to-image run's rows)
+            text = (run.samples / CAPTION).read_text(encoding="utf-8").strip()
+            out.append((f"{run.samples.name}/{path.name}", text.replace("{step}", str(step))))
         else:
             out.append((f"{run.samples.name}/{path.name}", f"Generated samples at step {step}, "
                         f"from the same fixed noise as every picture of this run."))

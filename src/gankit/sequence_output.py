@@ -38,9 +38,11 @@ def output_kind(shape: Sequence[int], vocab: Sequence[str] | None = None) -> str
 
 
 def meta_kind(meta: dict) -> str:
-    """``output_kind`` of a checkpoint's metadata, or "table" for a table run's."""
+    """``output_kind`` of a checkpoint's metadata, "table" for a table run's, "translator" for image-to-image."""
     if "table" in meta["data"]:
         return "table"
+    if "translation" in meta["data"]:
+        return "translator"
     return output_kind(meta["model"]["shape"], meta["data"].get("vocab"))
 
 

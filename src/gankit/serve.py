@@ -3,6 +3,8 @@
     GET  /health        liveness, and how many requests and model batches were served
     GET  /v1/model      the export's manifest
     POST /v1/generate   {"n", "seed", "labels", "truncation", "format"} -> json | npy | png (a grid) | zip (PNGs)
+    POST /v1/apply      image translators only: a PNG or an .npy of images -> the same of their translations
+                        (``translator_serve``; a translator's body limit is ``max_image_body``)
 
 Sequence generators answer JSON with ``samples`` a list of [L_i, F] lists (each sample's valid steps) and their
 ``lengths``, or npy [n, T, F] zero past each length (the lengths in the X-Lengths header); text generators answer
@@ -44,6 +46,7 @@ from .errors import GankitError
 from .export import ExportedGenerator, load
 from .sequence_output import ragged, texts
 from .table_export import ExportedTable
+from .translator_serve import add_translator_routes, refuse_apply
 
 SEED_MAX = 2 ** 63 - 1
 FORMATS = ("json", "npy", "png", "zip")
@@ -58,6 +61,8 @@ class ServeSettings:
     max_batch: int = 256  # rows per model call (bounds memory); 1 runs one request at a time
     max_body: int = 64 * 1024  # bytes of a request body
     threads: int = 0  # model threads per worker; 0 = (cores - 1) / workers: a core is left for HTTP and encoding
+    max_image_body: int = 32 * 1024 * 1024  # bytes of a translator's request body (a PNG or an .npy)
+    max_pixels: int = 4096 * 4096  # input pixels (N H W) of one translator request
 
 
 class MicroBatcher:
@@ -236,6 +241,9 @@ def create_app(model: ExportedGenerator | ExportedTable, settings: ServeSettings
         """The export's manifest: architecture, latent, labels, output shape, range and units."""
         return model.manifest
 
+    if model.kind == "translator":  # images in, images out: POST /v1/apply
+        return add_translator_routes(app, model, batcher, settings)
+
     @app.post("/v1/generate", responses={200: {"content": {m: {} for m in MEDIA.values()},
                                                "description": "the samples in the requested format"}, **errors})
     async def generate(request: GenerateRequest) -> Response:
@@ -269,6 +277,7 @@ def create_app(model: ExportedGenerator | ExportedTable, settings: ServeSettings
             headers["X-Lengths"] = ",".join(map(str, lengths.tolist()))
         return Response(body, media_type=MEDIA[request.format], headers=headers)
 
+    refuse_apply(app, model)
     return app
 
 
@@ -339,7 +348,9 @@ def app_from_env():
 
 def _app(path: Path, checkpoint: str, settings: ServeSettings):
     _set_threads(settings)
-    return BodyLimit(create_app(load(path, checkpoint), settings), settings.max_body)
+    model = load(path, checkpoint)
+    limit = settings.max_image_body if model.kind == "translator" else settings.max_body
+    return BodyLimit(create_app(model, settings), limit)
 
 
 def _set_threads(settings: ServeSettings) -> None:

@@ -6,6 +6,7 @@ so generated samples can be mapped back to the data's own units.
 
 from .dataset import DATASETS, Dataset, from_arrays, label_index, load_data
 from . import files, synthetic, digits, idx, images, text, sequences, tables  # noqa: F401  (register the built-ins)
+from . import translation, pairs  # noqa: F401  (image-to-image: the built-in tasks, the user's folders)
 from .sequences import from_sequences
 from .tables import from_dataframe
 

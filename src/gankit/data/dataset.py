@@ -14,6 +14,26 @@ from ..registry import Registry
 
 
 @dataclass
+class Translation:
+    """Image-to-image data: what G takes (``source``, domain A) beside the ``x`` it should make (domain B).
+
+    Pixels in [0, 1], [N, C, H, W] float32. Paired data (pix2pix, super-resolution): ``source[i]`` goes with
+    ``x[i]``. Unpaired (CycleGAN): the two domains, of any sizes. ``held_source``/``held_target``: a fixed set
+    kept out of training, for the pictures and ``gankit eval`` (paired: inputs and their targets; unpaired:
+    domain A's and domain B's held-out images).
+    """
+
+    source: torch.Tensor  # [N_a, C_a, H_a, W_a] in [0, 1]
+    held_source: torch.Tensor  # [M_a, C_a, H_a, W_a]
+    held_target: torch.Tensor  # [M_b, C, H, W]
+    paired: bool = True
+    factor: int = 1  # super-resolution: target side / input side; 1 for translation at one size
+    task: str = "paired"  # sr | paired | unpaired: what the pictures and eval show
+    domains: tuple[str, str] = ("A", "B")  # names of the input and output domains, for pictures and the manifest
+    classes: tuple[int, int] | None = None  # Fashion-MNIST classes of domains A and B (sneaker2boot), for eval
+
+
+@dataclass
 class RawData:
     """What a loader returns: values in the data's own units, before normalisation."""
 
@@ -30,6 +50,7 @@ class RawData:
     table: Any = None  # tables: the TableTransformer that encoded x (gankit.data.table_transform)
     frame: Any = None  # tables: the training rows as typed values (a pandas DataFrame), for the metrics
     holdout: Any = None  # tables: the rows held out of training (data.holdout), for efficacy and privacy
+    translation: Translation | None = None  # image-to-image: G's inputs; x then holds the targets (domain B)
 
 
 # A loader: (config, seed) -> RawData
@@ -56,6 +77,7 @@ class Dataset:
     table: Any = None  # tables: the TableTransformer that encoded the rows x [N, D] (gankit.data.table_transform)
     frame: Any = None  # tables: the training rows as typed values (a pandas DataFrame)
     holdout: Any = None  # tables: the typed rows held out of training (data.holdout), or None
+    translation: Translation | None = None  # image-to-image: G's inputs (pixels in [0, 1]); x holds the targets
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -76,6 +98,10 @@ class Dataset:
     @property
     def is_text(self) -> bool:
         return bool(self.vocab)
+
+    @property
+    def is_translation(self) -> bool:
+        return self.translation is not None
 
     @property
     def is_table(self) -> bool:
@@ -123,7 +149,7 @@ def label_index(class_names: list[str], label: str | int) -> int:
 
 
 # data sets read from data.path, and so named by it
-FROM_PATH = ("file", "idx", "images", "lines", "table")
+FROM_PATH = ("file", "idx", "images", "lines", "table", "pairs")
 
 
 def load_data(config: DataConfig, seed: int = 0) -> Dataset:
@@ -136,6 +162,8 @@ def load_data(config: DataConfig, seed: int = 0) -> Dataset:
 def configured_data_name(config) -> str:
     """The name ``load_data`` gives the data of ``config`` (a Config or its data section): a path for files."""
     data = getattr(config, "data", config)
+    if data.name == "unpaired" and data.path_a and data.path_b:
+        return f"{data.path_a}|{data.path_b}"
     return data.path if data.name in FROM_PATH and data.path else data.name
 
 
@@ -193,7 +221,7 @@ def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
     return Dataset(name=name, x=x.contiguous(), y=raw.y, shift=shift, scale=scale,
                    normalize=mode, class_names=raw.class_names, columns=raw.columns, modes=raw.modes,
                    mode_std=raw.mode_std, lengths=raw.lengths, vocab=raw.vocab, table=raw.table,
-                   frame=raw.frame, holdout=raw.holdout)
+                   frame=raw.frame, holdout=raw.holdout, translation=raw.translation)
 
 
 def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] | None = None):

@@ -51,15 +51,7 @@ def image_folder(config: DataConfig, seed: int) -> RawData:
         raise GankitError('data.path is empty: data.name = "images" needs a folder of PNG/JPEG images')
     root = Path(config.path).expanduser().resolve()
     files, labels, class_names = find_images(root)
-    cache = _cache_path(root, files, config) if os.environ.get("GANKIT_CACHE", "1") != "0" else None
-    decoded = _cache_load(cache, len(files)) if cache else None
-    if decoded is None:
-        decoded = decode_all(root, files, config)
-        if cache:
-            _cache_save(cache, decoded)
-    _report_bad(root, decoded.bad, config.bad_files)
-    if len(decoded.kept) == 0:
-        raise GankitError(f"{root}: none of its {len(files)} images could be decoded")
+    decoded = decode_cached(root, files, config)
     return RawData(
         x=torch.from_numpy(decoded.x).float(),  # [N, C, H, W], levels 0..255; uint8 until here
         y=torch.from_numpy(labels[decoded.kept]) if labels is not None else None,
@@ -103,8 +95,25 @@ def _is_image(path: Path, under: Path | None = None) -> bool:
 # --------------------------------------------------------------------------------------------- decoding
 
 
-def decode_all(root: Path, files: list[Path], config: DataConfig) -> Decoded:
-    """Decode every file once into a uint8 array [N, C, H, W]; bad files raise or are skipped (data.bad_files)."""
+def decode_cached(root: Path, files: list[Path], config: DataConfig, halves: bool = False) -> Decoded:
+    """``decode_all`` through the cache (unless GANKIT_CACHE=0); bad files refused or reported, also on a hit."""
+    cache = _cache_path(root, files, config, halves) if cache_enabled() else None
+    decoded = _cache_load(cache, len(files)) if cache else None
+    if decoded is None:
+        decoded = decode_all(root, files, config, halves)
+        if cache:
+            _cache_save(cache, decoded)
+    _report_bad(root, decoded.bad, config.bad_files)
+    if len(decoded.kept) == 0:
+        raise GankitError(f"{root}: none of its {len(files)} images could be decoded")
+    return decoded
+
+
+def decode_all(root: Path, files: list[Path], config: DataConfig, halves: bool = False) -> Decoded:
+    """Decode every file once into a uint8 array [N, C, H, W]; bad files raise or are skipped (data.bad_files).
+
+    ``halves``: each file is two images side by side (pix2pix's A|B), each treated as a whole image would be
+    and put side by side again, so x[..., :W // 2] is A and x[..., W // 2:] is B."""
     bad: dict[int, str] = {}
     modes, sizes = {}, {}
     for i, path in enumerate(files):  # headers only: cheap, and enough to choose channels and check sizes
@@ -112,16 +121,21 @@ def decode_all(root: Path, files: list[Path], config: DataConfig) -> Decoded:
             modes[i], sizes[i] = probe(path)
         except Exception as e:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...) for bad files
             bad[i] = _refuse_or_note(path, e, config.bad_files)
+            continue
+        if halves and sizes[i][0] % 2:
+            raise GankitError(f"{path}: is {sizes[i][0]} pixels wide, an odd width; a side-by-side A|B image needs "
+                              f"an even one (A the left half, B the right)")
     channels = config.channels or (1 if all(m in GREY_MODES for m in modes.values()) else 3)
     if config.image_size:
         width = height = config.image_size
+        width *= 1 + halves
     else:
         width, height = _one_size(root, files, sizes)
     x = np.empty((len(sizes), channels, height, width), dtype=np.uint8)
     kept = []
     for i in sizes:
         try:
-            pixels = decode(files[i], "L" if channels == 1 else "RGB", config.image_size)  # [H, W] or [H, W, 3]
+            pixels = decode(files[i], "L" if channels == 1 else "RGB", config.image_size, halves)  # [H, W(, 3)]
         except Exception as e:
             bad[i] = _refuse_or_note(files[i], e, config.bad_files)
             continue
@@ -139,21 +153,33 @@ def probe(path: Path) -> tuple[str, tuple[int, int]]:
         return image.mode, image.size
 
 
-def decode(path: Path, mode: str, size: int) -> np.ndarray:
-    """The image as uint8 [H, W] (mode L) or [H, W, 3] (RGB); with size > 0, its centre square resized to size."""
+def decode(path: Path, mode: str, size: int, halves: bool = False) -> np.ndarray:
+    """The image as uint8 [H, W] (mode L) or [H, W, 3] (RGB); with size > 0, its centre square resized to size.
+    ``halves``: its left and right halves each so treated, side by side again ([size, 2 * size(, 3)])."""
     from PIL import Image
 
     with Image.open(path) as image:
         if size:
-            image.draft(mode, (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale while still >= size
+            image.draft(mode, ((1 + halves) * size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale while >= size
         image = image.convert(mode)
-        if size:
-            w, h = image.size
-            side = min(w, h)
-            box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-            # Lanczos, as StyleGAN's dataset tool; resizing the box is resize-shorter-side + centre-crop in one pass.
-            image = image.resize((size, size), Image.Resampling.LANCZOS, box=box)
-        return np.asarray(image)
+        if not halves:
+            return _square(image, size)
+        w, h = image.size
+        return np.concatenate([_square(image.crop(box), size) for box in ((0, 0, w // 2, h), (w // 2, 0, w, h))],
+                              axis=1)
+
+
+def _square(image, size: int) -> np.ndarray:
+    """A Pillow image as an array; with size > 0, its centre square resized to size x size."""
+    from PIL import Image
+
+    if size:
+        w, h = image.size
+        side = min(w, h)
+        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        # Lanczos, as StyleGAN's dataset tool; resizing the box is resize-shorter-side + centre-crop in one pass.
+        image = image.resize((size, size), Image.Resampling.LANCZOS, box=box)
+    return np.asarray(image)
 
 
 def _one_size(root: Path, files: list[Path], sizes: dict[int, tuple[int, int]]) -> tuple[int, int]:
@@ -201,16 +227,27 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gankit"
 
 
-def _cache_path(root: Path, files: list[Path], config: DataConfig) -> Path:
-    """The cache file for these files (path, size, mtime) decoded with these settings."""
-    from PIL import __version__ as pillow
+def cache_enabled() -> bool:
+    """False when GANKIT_CACHE=0: nothing is read from or written to cache_dir()."""
+    return os.environ.get("GANKIT_CACHE", "1") != "0"
 
-    digest = hashlib.sha256(json.dumps([CACHE_VERSION, pillow, config.image_size, config.channels]).encode())
+
+def files_digest(settings: list, files: list[Path]) -> str:
+    """A hash of the settings and of the files (absolute path, size, mtime): what a cache entry is keyed by."""
+    digest = hashlib.sha256(json.dumps(settings).encode())
     for path in files:
         stat = path.stat()
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:24]
+
+
+def _cache_path(root: Path, files: list[Path], config: DataConfig, halves: bool = False) -> Path:
+    """The cache file for these files (path, size, mtime) decoded with these settings."""
+    from PIL import __version__ as pillow
+
+    settings = [CACHE_VERSION, pillow, config.image_size, config.channels] + (["halves"] if halves else [])
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", root.name)[:40] or "root"
-    return cache_dir() / f"images-{slug}-{digest.hexdigest()[:24]}.npz"
+    return cache_dir() / f"images-{slug}-{files_digest(settings, files)}.npz"
 
 
 def _cache_load(path: Path, num_files: int) -> Decoded | None:

@@ -79,7 +79,8 @@ class Phase:
 class Game:
     """The base of every game: set ``players``, ``groups`` and ``phases`` in ``__init__``.
 
-    Optional hooks: ``phases_at(step)`` (default: the declared phases that run at that step), ``fast_settings()``,
+    Optional hooks: ``phases_at(step)`` (default: the declared phases that run at that step), ``fields()`` (more
+    per-row data for ``ctx.batch()``), ``fast_settings()``,
     ``state()`` / ``load_state(tensors, meta)`` for the game's own checkpointed state, ``summarize(record)``
     to derive statistics from the window's means, ``watch(record, engine)`` to warn about what it sees,
     and ``product`` (what the trained game is for; see ``gankit.products``).
@@ -95,6 +96,10 @@ class Game:
 
     def setup(self, engine) -> None:
         """Called once the engine has placed the players on the device (the config and data are known)."""
+
+    def fields(self) -> dict[str, Tensor]:
+        """Per-row tensors batched with the data's ``x`` (same N): pix2pix's inputs ``"a"`` beside the targets."""
+        return {}
 
     def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         return {}, {}

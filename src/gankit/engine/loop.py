@@ -102,8 +102,13 @@ class Engine:
         if game.product is None and "G" in self.players:  # a user's game with a G: a generator of z ~ N(0, I)
             game.product = GeneratorProduct(int(getattr(self.players["G"], "z_dim", config.model.z_dim)))
         fields = {"x": data.x.to(self.device)}
+        for name, t in game.fields().items():
+            if len(t) != len(data):
+                raise GankitError(f"game {type(game).__name__}: field {name!r} has {len(t)} rows; the data has "
+                                  f"{len(data)}")
+            fields[name] = t.to(self.device)
         if self.channels_last:
-            fields["x"] = fields["x"].contiguous(memory_format=torch.channels_last)
+            fields = {k: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for k, t in fields.items()}
         if self.conditional:
             fields["y"] = data.y.to(self.device)
         if data.lengths is not None:

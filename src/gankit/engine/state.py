@@ -64,7 +64,15 @@ def describe(engine: "Engine") -> dict[str, Any]:
                      "columns": data.columns, "normalize": data.normalize,
                      **({"variable_length": data.lengths is not None} if data.is_sequence else {}),
                      **({"vocab": data.vocab} if data.vocab else {}),
-                     **({"table": data.table.state()[0]} if data.is_table else {})}}
+                     **({"table": data.table.state()[0]} if data.is_table else {}),
+                     **({"translation": translation_meta(data)} if data.is_translation else {})}}
+
+
+def translation_meta(data) -> dict[str, Any]:
+    """What an image-to-image run's checkpoint says of its data: the task, the two domains, the input shape."""
+    t = data.translation
+    return {"task": t.task, "factor": t.factor, "paired": t.paired, "domains": list(t.domains),
+            "classes": list(t.classes) if t.classes else None, "source_shape": list(t.source.shape[1:])}
 
 
 def save(engine: "Engine", path: str | Path | None = None, extra: dict[str, Any] | None = None) -> None:

@@ -3,10 +3,15 @@
 from .acgan import ACGANGame
 from .classic import ClassicGame
 from .ctgan import CTGANGame
+from .cyclegan import CycleGANGame
 from .infogan import InfoGANGame
+from .pix2pix import Pix2PixGame
+from .srgan import SRGANGame
 from .timegan import TimeGANGame
 
 # game.name -> a function (config, data) -> Game; "classic" builds its models from model.* (gankit.api)
-GAMES = {"acgan": ACGANGame, "ctgan": CTGANGame, "infogan": InfoGANGame, "timegan": TimeGANGame}
+GAMES = {"acgan": ACGANGame, "ctgan": CTGANGame, "cyclegan": CycleGANGame, "infogan": InfoGANGame,
+         "pix2pix": Pix2PixGame, "srgan": SRGANGame, "timegan": TimeGANGame}
 
-__all__ = ["ACGANGame", "CTGANGame", "ClassicGame", "GAMES", "InfoGANGame", "TimeGANGame"]
+__all__ = ["ACGANGame", "CTGANGame", "ClassicGame", "CycleGANGame", "GAMES", "InfoGANGame", "Pix2PixGame",
+           "SRGANGame", "TimeGANGame"]
