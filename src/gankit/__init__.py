@@ -12,10 +12,14 @@
 
     result = gankit.train("sr-fashion-mnist")          # image-to-image: pix2pix, srgan, cyclegan
     high = gankit.apply(result.run_dir, low_res)       # [N, C, H, W] pixels in, 4x larger out
+
+    result = gankit.train("anomaly-digits")            # anomaly detection: trained on normal data alone
+    gankit.score(result.run_dir, "new.npy", "scores.csv")  # input,score,flag at the run's threshold
 """
 
 __version__ = "0.1.0"
 
+from .anomaly_scores import score  # noqa: E402
 from .api import (TrainResult, build_models, compare, evaluate, load_generator, recipe, sample,  # noqa: E402
                   sample_images, sample_sequences, sample_table, sample_text, train)
 from .config import Config, load_config  # noqa: E402
@@ -25,7 +29,8 @@ from .export import ExportedGenerator, export, load  # noqa: E402
 from .table_export import ExportedTable  # noqa: E402
 from .trainer import Trainer  # noqa: E402
 from .translate import apply  # noqa: E402
+from .scorer_export import ExportedScorer  # noqa: E402
 from .translator_export import ExportedTranslator  # noqa: E402
 
-__all__ = ["apply", "Config", "Dataset", "ExportedGenerator", "ExportedTable", "ExportedTranslator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
-           "compare", "evaluate", "export", "from_arrays", "from_dataframe", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_table", "sample_text", "train"]
+__all__ = ["apply", "Config", "Dataset", "ExportedGenerator", "ExportedScorer", "ExportedTable", "ExportedTranslator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
+           "compare", "evaluate", "export", "from_arrays", "from_dataframe", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_table", "sample_text", "score", "train"]

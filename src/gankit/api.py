@@ -20,6 +20,7 @@ from torch import nn
 
 from . import distributed
 from .callbacks import Evaluate, MetricsWriter, Progress, ReportWriter, TensorBoardLogger
+from .checkpoint import read_meta
 from .config import Config, apply_overrides, load_config, save_config
 from .data import Dataset, label_index, load_data
 from .data.dataset import ARRAYS, configured_data_name
@@ -304,6 +305,13 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int | None = None, s
     config = run.config()
     if n is not None and n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
         raise GankitError(f"--n {n}: expected at least 2 samples")
+    if read_meta(run.checkpoint_file(checkpoint))["model"].get("kind") == "scorer":  # AUROC, AUPRC, F1 at the threshold
+        from .anomaly_eval import evaluate_anomaly
+
+        result = evaluate_anomaly(run.path, data, checkpoint)
+        if write:
+            atomic_write(run.eval_path, (json.dumps(result, indent=2) + "\n").encode())
+        return result
     G, meta, _, _ = load_generator(run.path, checkpoint)
     head = {"run": str(run.path), "step": meta["step"], "checkpoint": checkpoint, "generator": meta["generator"]}
     kind = meta_kind(meta)

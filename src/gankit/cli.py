@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .api import RECIPES, compare, evaluate, recipe, train
 from .cli_sample import cmd_sample
+from .cli_score import add_score_parser
 from .config import Config, apply_overrides, load_config
 from .errors import GankitError
 from .file_recipes import defaults_for_file, file_data_name, toml_string
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run folder (default: runs/<name>, a free variant for a new run)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--fpr", type=float, metavar="RATE",
+                   help="anomaly runs (bigan, ganomaly, fanogan): the score threshold flags this share of the "
+                        "held-out normal data (game.fpr, default 0.05)")
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train in N processes: runs torchrun --nproc_per_node=N -m gankit train ... (gloo on the "
                         "CPU, NCCL on GPUs); data.batch_size is the global batch")
@@ -114,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pt_inception-2015-12-05-6726825d.pth (else $GANKIT_INCEPTION_WEIGHTS)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON here")
     p.set_defaults(func=cmd_eval)
+
+    add_score_parser(sub)
 
     p = sub.add_parser("export", help="write a run's generator as safetensors + a JSON manifest (+ ONNX), for "
                                       "gankit.load and gankit serve")
@@ -180,6 +186,8 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
         flags.append(f"train.steps={args.steps}")
     if args.seed is not None:
         flags.append(f"seed={args.seed}")
+    if args.fpr is not None:
+        flags.append(f"game.fpr={args.fpr}")
     if args.run_dir:
         flags.append(f"run_dir={toml_string(args.run_dir)}")
     if args.config:
@@ -208,7 +216,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or (resolve_train_config(args).run_dir if args.config else "")
         if not run_dir:
             raise GankitError("--resume needs the run folder: pass --run-dir DIR")
-        result = train(run_dir=run_dir, resume=True, steps=args.steps, overrides=args.overrides,
+        fpr = [f"game.fpr={args.fpr}"] if args.fpr is not None else []
+        result = train(run_dir=run_dir, resume=True, steps=args.steps, overrides=fpr + args.overrides,
                        progress=not args.quiet)
     else:
         result = train(resolve_train_config(args), progress=not args.quiet)

@@ -28,6 +28,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if run.config_path.is_file():
         meta = read_meta(run.checkpoint_file(args.checkpoint))
         data, kind = meta["data"], meta_kind(meta)
+        if meta["model"].get("kind") == "scorer":  # whatever --out is: an anomaly run draws no samples
+            raise GankitError(f"{run.path}: this run is an anomaly scorer ({meta['model']['family']}), not a "
+                              f"generator; use gankit score {args.run_dir} --input DATA --out scores.csv")
         if kind == "translator":
             raise GankitError(f"{run.path}: this run translates images rather than drawing them from noise; use "
                               f"gankit apply {args.run_dir} --input IMAGES --out {args.out}")

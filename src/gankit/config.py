@@ -43,6 +43,9 @@ class DataConfig:
     path_b: str = ""  # unpaired: the folder of domain B's images
     factor: int = 4  # super-resolution tasks: target side / input side (2, 4 or 8)
     crop: int = 64  # sr-photos: side of the high-resolution training crops (a multiple of data.factor)
+    # anomaly detection (gankit.data.anomaly): train on normal data alone, test on normal and anomalous data
+    normal_class: str = ""  # the normal class (name or index) of a labelled set; training keeps it alone; "" = off
+    normal_holdout: float = 0.0  # share of the normal training data kept out to set the score's threshold (0.1)
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class GameConfig:
-    name: str = "classic"  # classic | acgan | infogan | timegan | ctgan | pix2pix | srgan | cyclegan: the game the engine plays (gankit.games)
+    name: str = "classic"  # classic | acgan | infogan | timegan | ctgan | pix2pix | srgan | cyclegan | bigan | ganomaly | fanogan: the game the engine plays (gankit.games)
     aux_weight_d: float = 1.0  # acgan: weight of D's class cross-entropy on real and generated samples
     aux_weight_g: float = 1.0  # acgan: weight of G's class cross-entropy on its own samples
     aux_fake_d: float = 1.0  # acgan: weight of G's samples in D's class cross-entropy (1: the paper; 0: real only)
@@ -145,6 +148,13 @@ class GameConfig:
     supervised_steps: int = 1000  # timegan: steps of stage 2, the supervisor alone; joint training after both
     d_threshold: float = 0.15  # timegan: D learns at a joint step only while its loss is above this
     history: int = 50  # cyclegan: D sees generated images from a buffer of this many past ones (Shrivastava 2017)
+    # anomaly detection (bigan, ganomaly, fanogan): trained on normal data, a score of how poorly the GAN explains a sample
+    fpr: float = 0.05  # the score threshold flags this share of the held-out normal data (gankit train --fpr)
+    score_weight: float = 0.1  # bigan: w of EGBAD's score (1 - w) |x - G(E(x))|_1 + w * D's term (the paper's 0.1)
+    score_term: str = "fm"  # bigan: D's term of the score: fm (feature matching on D's last hidden layer) | ce
+    encoder_steps: int = 1000  # fanogan: the last steps, in which the encoder learns to invert the trained G
+    feature_weight: float = 1.0  # fanogan: kappa of the critic-feature residual in E's loss and the score
+    encoder_weight: float = 1.0  # ganomaly: w_enc of |G_E(x) - E(G(x))|_2 in G's loss (w_con: loss.pixel_weight)
 
 
 # games that are their data's own: their runs are runs/<data> (a table's ctgan, an image-to-image task's game)

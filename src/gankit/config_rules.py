@@ -25,7 +25,8 @@ CHOICES = {
     "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan", "pix2pix", "srgan", "cyclegan"),
+    "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan", "pix2pix", "srgan", "cyclegan", "bigan", "ganomaly", "fanogan"),
+    "game.score_term": ("fm", "ce"),
     "data.layout": ("folders", "side-by-side"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
@@ -35,6 +36,7 @@ NON_NEGATIVE = {"model.z_global", "data.window", "data.max_length", "eval.every"
                 "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
                 "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight",
                 "game.embedding_steps", "game.supervised_steps", "game.d_threshold", "game.history",
+                "game.encoder_weight", "game.feature_weight", "game.encoder_steps",
                 "loss.adversarial_weight", "loss.pixel_weight", "loss.content_weight", "loss.cycle_weight",
                 "loss.identity_weight"}
 
@@ -68,6 +70,7 @@ def validate(config: "Config", source: str = "config") -> None:
             raise GankitError(f"{source}: {key} = {list(flat[key])!r}: expected two numbers in [0, 1)")
     if not 0 <= config.data.holdout < 1:
         raise GankitError(f"{source}: data.holdout = {config.data.holdout!r}: expected a share in [0, 1), e.g. 0.2")
+    validate_anomaly_data(config, source)
     kinds = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
     for name, kind in config.data.columns.items():
         if kind not in kinds:
@@ -104,6 +107,24 @@ def validate(config: "Config", source: str = "config") -> None:
     validate_game(config, source)
 
 
+def validate_anomaly_data(config: "Config", source: str) -> None:
+    """data.normal_class and data.normal_holdout: a share that leaves data to train on, and the other data
+    settings the anomaly split replaces (what each data set allows is checked where it loads)."""
+    data = config.data
+    if not 0 <= data.normal_holdout < 0.9:
+        raise GankitError(f"{source}: data.normal_holdout = {shown(data.normal_holdout)}: expected a share in "
+                          f"[0, 0.9), e.g. 0.1")
+    if not (data.normal_class or data.normal_holdout):
+        return
+    key = "data.normal_class" if data.normal_class else "data.normal_holdout"
+    if data.split != "train":
+        raise GankitError(f"{source}: data.split = {data.split!r}: with {key} set, training reads the train split "
+                          f"and testing the test split; expected \"train\"")
+    if data.holdout:
+        raise GankitError(f"{source}: data.holdout = {shown(data.holdout)} (tables' efficacy rows) cannot be combined "
+                          f"with {key}; the normal data is held out by data.normal_holdout")
+
+
 def validate_game(config: "Config", source: str) -> None:
     """The game's settings, and the other settings a game rules out."""
     game = config.game
@@ -133,6 +154,8 @@ def validate_game(config: "Config", source: str) -> None:
     if unsupported:
         raise GankitError(f"{source}: game.name = \"{game.name}\" does not take {unsupported[0]} (the classic game's); "
                           f"expected it off")
+    if game.name in ("bigan", "ganomaly", "fanogan"):
+        validate_anomaly(config, source)
     if game.name == "infogan":
         if not game.categorical_codes and not game.continuous_codes:
             raise GankitError(f"{source}: game.name = \"infogan\" needs codes: game.categorical_codes or "
@@ -140,6 +163,34 @@ def validate_game(config: "Config", source: str) -> None:
         if any(k < 2 for k in game.categorical_codes):
             raise GankitError(f"{source}: game.categorical_codes = {list(game.categorical_codes)}: expected sizes of "
                               f"at least 2")
+
+
+def validate_anomaly(config: "Config", source: str) -> None:
+    """The anomaly games: a threshold rate and score weight that mean something, and held-out normal data."""
+    game = config.game
+    if not 0.0 < game.fpr < 1.0:
+        raise GankitError(f"{source}: game.fpr = {shown(game.fpr)}: expected a false-positive rate in (0, 1)")
+    if not 0.0 <= game.score_weight <= 1.0:
+        raise GankitError(f"{source}: game.score_weight = {shown(game.score_weight)}: expected a weight in [0, 1]")
+    if config.data.normal_holdout <= 0:
+        raise GankitError(f"{source}: game.name = \"{game.name}\" sets its score threshold on normal data kept out "
+                          f"of training: data.normal_holdout = {shown(config.data.normal_holdout)}; expected a share "
+                          f"> 0 (the anomaly recipes keep 0.1)")
+    if game.name == "fanogan":
+        if config.loss.name != "wgan-gp":
+            raise GankitError(f"{source}: game.name = \"fanogan\" trains a Wasserstein GAN with gradient penalty; "
+                              f"loss.name = {config.loss.name!r}, expected \"wgan-gp\" (its recipes set it)")
+        if not 0 < game.encoder_steps < config.train.steps:
+            raise GankitError(f"{source}: game.encoder_steps = {game.encoder_steps}: expected 0 < steps < train.steps "
+                              f"= {config.train.steps} (the GAN trains first, then the encoder)")
+    elif config.loss.name not in ("nonsaturating", "least-squares", "hinge"):
+        raise GankitError(f"{source}: game.name = \"{game.name}\": loss.name = {config.loss.name!r}; expected "
+                          f"nonsaturating, least-squares or hinge (the penalties and critics of the other losses are "
+                          f"not part of these games)")
+    if config.loss.penalty != "none" or config.train.augment or config.train.instance_noise or config.train.ema:
+        raise GankitError(f"{source}: game.name = \"{game.name}\" does not take loss.penalty, train.augment, "
+                          f"train.instance_noise or train.ema (the scorer uses the trained networks themselves); "
+                          f"expected them off")
 
 
 def validate_ctgan(config: "Config", source: str) -> None:

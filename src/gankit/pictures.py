@@ -55,6 +55,10 @@ def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int, codes: 
         from .table_callbacks import TablePictures
 
         return [TablePictures(run, seed=seed)] if data.frame is not None else []
+    if data.is_anomaly:  # inputs beside reconstructions; score histograms and the threshold at the end
+        from .anomaly_pictures import AnomalyPictures
+
+        return [AnomalyPictures(run, every, seed=seed)]
     if data.is_translation:  # rows of input | (bicubic) | output | target from the held-out images
         from .translation_pictures import TranslationGrids
 

@@ -52,6 +52,9 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | 
     config = run.config()
     tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
     model = meta["model"]
+    if model.get("kind") == "scorer":
+        raise GankitError(f"{run.path}: this run is an anomaly scorer ({model['family']}), not a generator; use "
+                          f"gankit score RUN --input ... (gankit.score in Python) or gankit eval RUN")
     if model["family"] == "custom":
         raise GankitError(f"{run.path}: this run trained a custom generator; load its weights "
                           f"(tensors named G.*) into your own module")
@@ -66,6 +69,23 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | 
 
         meta["table"] = TableTransformer.from_state(meta["data"]["table"], unprefixed("table", tensors))
     return G.eval(), meta, tensors["data.shift"], tensors["data.scale"]
+
+
+def load_scorer(run_dir: str | Path, checkpoint: str = "latest"
+                ) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
+    """An anomaly run's scorer (``models.anomaly.Scorer``) from its checkpoint, from safetensors and JSON only:
+    (scorer in eval mode, metadata, shift, scale); inputs in the networks' units, (u - shift) / scale."""
+    from .models.anomaly import build_scorer
+
+    run = RunDir(Path(run_dir))
+    tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
+    if meta["model"].get("kind") != "scorer":
+        raise GankitError(f"{run.path}: this run trained a {meta['model']['family']} generator, not an anomaly "
+                          f"scorer (game.name = \"bigan\", \"ganomaly\" or \"fanogan\" train one)")
+    scorer = build_scorer(meta["model"]["scorer"])
+    own = {k: v for k, v in tensors.items() if k.split(".", 1)[0] in dict(scorer.named_children())}
+    scorer.load_state_dict(own)
+    return scorer.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 
 def eval_samples(evaluator: "Evaluator", G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0

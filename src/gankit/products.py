@@ -80,3 +80,31 @@ class TranslatorProduct:
         h, w = ("h", "w") if f == 1 else (f"{f}h", f"{f}w")
         return [{"name": "image", "shape": ["n", self.out_channels, h, w], "dtype": "float32",
                  "scaling": "pixels in [0, 1] as 2 * p - 1"}]
+
+
+@dataclass(frozen=True)
+class ScorerProduct:
+    """``scorer(x [n, *shape]) -> (score [n], reconstruction [n, *shape])``: an anomaly scorer (EGBAD, GANomaly, f-AnoGAN),
+    higher scores more anomalous, inputs in the networks' units ((u - shift) / scale of the data's units u).
+    ``settings`` is the JSON ``models.anomaly.build_scorer`` rebuilds the scorer from."""
+    shape: tuple[int, ...]
+    settings: dict[str, Any]
+    fpr: float = 0.05  # the threshold's false-positive rate on the held normal data
+    kind: str = "scorer"
+
+    def module(self, engine) -> nn.Module:
+        from .models.anomaly import scorer_of
+
+        return scorer_of(self.settings, engine.players)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "scorer": dict(self.settings), "fpr": self.fpr}
+
+    def inputs(self) -> list[dict[str, Any]]:
+        return [{"name": "x", "shape": ["n", *self.shape], "dtype": "float32",
+                 "scaling": "(u - shift) / scale of the data's units u (images: 2 * pixels - 1)"}]
+
+    def outputs(self) -> list[dict[str, Any]]:
+        return [{"name": "score", "shape": ["n"], "dtype": "float32", "meaning": "higher = more anomalous"},
+                {"name": "reconstruction", "shape": ["n", *self.shape], "dtype": "float32",
+                 "scaling": "the networks' units, as x"}]

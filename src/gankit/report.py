@@ -167,6 +167,10 @@ def latest_pictures(run: RunDir) -> list[tuple[str, str]]:
                     "each sequence reduced to its mean over features at every step, then PCA (fit on the real ones, "
                     "left) and t-SNE of both together (right). Generated points that cover the real ones, and no "
                     "more, mean G's sequences are distributed like the data's."))
+    for picture in sorted(run.samples.glob("*.png")):  # pictures with their own caption (gankit.anomaly_pictures)
+        caption = picture.with_suffix(".caption.txt")
+        if caption.is_file():
+            out.append((f"{run.samples.name}/{picture.name}", caption.read_text(encoding="utf-8").strip()))
     for grid in sorted(run.samples.glob("codes-c*.png")):  # InfoGAN's (gankit.pictures)
         j = grid.stem.removeprefix("codes-c")
         out.append((f"{run.samples.name}/{grid.name}", f"Latent codes: a row per value of the categorical code c0, "

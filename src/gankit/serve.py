@@ -5,6 +5,8 @@
     POST /v1/generate   {"n", "seed", "labels", "truncation", "format"} -> json | npy | png (a grid) | zip (PNGs)
     POST /v1/apply      image translators only: a PNG or an .npy of images -> the same of their translations
                         (``translator_serve``; a translator's body limit is ``max_image_body``)
+    POST /v1/score      anomaly scorers only: JSON inputs, a PNG or an .npy -> their scores and flags
+                        (``scorer_serve``; its body limit is ``max_image_body``, a JSON one's ``max_body``)
 
 Sequence generators answer JSON with ``samples`` a list of [L_i, F] lists (each sample's valid steps) and their
 ``lengths``, or npy [n, T, F] zero past each length (the lengths in the X-Lengths header); text generators answer
@@ -44,6 +46,7 @@ import numpy as np
 
 from .errors import GankitError
 from .export import ExportedGenerator, load
+from .scorer_serve import add_scorer_routes, refuse_score
 from .sequence_output import ragged, texts
 from .table_export import ExportedTable
 from .translator_serve import add_translator_routes, refuse_apply
@@ -241,6 +244,9 @@ def create_app(model: ExportedGenerator | ExportedTable, settings: ServeSettings
         """The export's manifest: architecture, latent, labels, output shape, range and units."""
         return model.manifest
 
+    if model.kind == "scorer":  # samples in, anomaly scores and flags out: POST /v1/score
+        return add_scorer_routes(app, model, batcher, settings)
+    refuse_score(app, model)
     if model.kind == "translator":  # images in, images out: POST /v1/apply
         return add_translator_routes(app, model, batcher, settings)
 
@@ -349,7 +355,7 @@ def app_from_env():
 def _app(path: Path, checkpoint: str, settings: ServeSettings):
     _set_threads(settings)
     model = load(path, checkpoint)
-    limit = settings.max_image_body if model.kind == "translator" else settings.max_body
+    limit = settings.max_image_body if model.kind in ("translator", "scorer") else settings.max_body
     return BodyLimit(create_app(model, settings), limit)
 
 

@@ -34,6 +34,27 @@ class Translation:
 
 
 @dataclass
+class Anomaly:
+    """Anomaly detection: normal data kept out of training, and a labelled test set (gankit.data.anomaly).
+
+    In a ``RawData`` the tensors are in the data's own units; in a ``Dataset`` in the networks' units, scaled by
+    the shift and scale of the training ``x`` (the normal training samples alone), as every input scored later is.
+    """
+
+    held: torch.Tensor  # [M, *shape] normal samples kept out of training: the threshold is set on them (game.fpr)
+    test_x: torch.Tensor | None = None  # [T, *shape] labelled test samples, or None (the user's unlabelled data)
+    test_y: torch.Tensor | None = None  # [T] int64: 1 = anomalous, 0 = normal
+    test_classes: torch.Tensor | None = None  # [T] int64: each test sample's class index in class_names
+    normal: str = ""  # the normal class's name ("" for the user's normal data)
+    class_names: list[str] = field(default_factory=list)  # every class of the source set ([] when unlabelled)
+
+    def scaled(self, shift: torch.Tensor, scale: torch.Tensor) -> "Anomaly":
+        """The same record with its samples mapped by ``(v - shift) / scale``."""
+        test_x = None if self.test_x is None else ((self.test_x - shift) / scale).contiguous()
+        return replace(self, held=((self.held - shift) / scale).contiguous(), test_x=test_x)
+
+
+@dataclass
 class RawData:
     """What a loader returns: values in the data's own units, before normalisation."""
 
@@ -51,6 +72,7 @@ class RawData:
     frame: Any = None  # tables: the training rows as typed values (a pandas DataFrame), for the metrics
     holdout: Any = None  # tables: the rows held out of training (data.holdout), for efficacy and privacy
     translation: Translation | None = None  # image-to-image: G's inputs; x then holds the targets (domain B)
+    anomaly: Anomaly | None = None  # anomaly detection: x holds the normal training samples alone
 
 
 # A loader: (config, seed) -> RawData
@@ -78,6 +100,7 @@ class Dataset:
     frame: Any = None  # tables: the training rows as typed values (a pandas DataFrame)
     holdout: Any = None  # tables: the typed rows held out of training (data.holdout), or None
     translation: Translation | None = None  # image-to-image: G's inputs (pixels in [0, 1]); x holds the targets
+    anomaly: Anomaly | None = None  # anomaly detection: held normal and labelled test samples, in the networks' units
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -106,6 +129,10 @@ class Dataset:
     @property
     def is_table(self) -> bool:
         return self.table is not None
+
+    @property
+    def is_anomaly(self) -> bool:
+        return self.anomaly is not None
 
     def mask(self) -> torch.Tensor | None:
         """[N, T] True at the valid steps of each sequence, or None when all are full length."""
@@ -153,8 +180,14 @@ FROM_PATH = ("file", "idx", "images", "lines", "table", "pairs")
 
 
 def load_data(config: DataConfig, seed: int = 0) -> Dataset:
-    """Load the configured data set, apply the image options (size, channels) and normalise it."""
-    raw = _image_options(DATASETS.get(config.name)(config, seed), config)
+    """Load the configured data set, apply the image options (size, channels) and normalise it.
+    With data.normal_class or data.normal_holdout set, the anomaly-detection split (gankit.data.anomaly)."""
+    if config.normal_class or config.normal_holdout:
+        from .anomaly import anomaly_data  # it reads the loaders registered here
+
+        raw = anomaly_data(config, seed)
+    else:
+        raw = _image_options(DATASETS.get(config.name)(config, seed), config)
     mode = raw.normalize if config.normalize == "auto" else config.normalize
     return _normalised(raw, mode, configured_data_name(config))
 
@@ -221,7 +254,8 @@ def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
     return Dataset(name=name, x=x.contiguous(), y=raw.y, shift=shift, scale=scale,
                    normalize=mode, class_names=raw.class_names, columns=raw.columns, modes=raw.modes,
                    mode_std=raw.mode_std, lengths=raw.lengths, vocab=raw.vocab, table=raw.table,
-                   frame=raw.frame, holdout=raw.holdout, translation=raw.translation)
+                   frame=raw.frame, holdout=raw.holdout, translation=raw.translation,
+                   anomaly=None if raw.anomaly is None else raw.anomaly.scaled(shift, scale))
 
 
 def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] | None = None):

@@ -65,7 +65,8 @@ def describe(engine: "Engine") -> dict[str, Any]:
                      **({"variable_length": data.lengths is not None} if data.is_sequence else {}),
                      **({"vocab": data.vocab} if data.vocab else {}),
                      **({"table": data.table.state()[0]} if data.is_table else {}),
-                     **({"translation": translation_meta(data)} if data.is_translation else {})}}
+                     **({"translation": translation_meta(data)} if data.is_translation else {}),
+                     **({"anomaly": anomaly_meta(data)} if getattr(data, "anomaly", None) is not None else {})}}
 
 
 def translation_meta(data) -> dict[str, Any]:
@@ -73,6 +74,13 @@ def translation_meta(data) -> dict[str, Any]:
     t = data.translation
     return {"task": t.task, "factor": t.factor, "paired": t.paired, "domains": list(t.domains),
             "classes": list(t.classes) if t.classes else None, "source_shape": list(t.source.shape[1:])}
+
+
+def anomaly_meta(data) -> dict[str, Any]:
+    """What an anomaly run's checkpoint says of its data: the normal class and the sizes of the held-out sets."""
+    a = data.anomaly
+    return {"normal": a.normal, "class_names": list(a.class_names), "held": len(a.held),
+            "test": 0 if a.test_x is None else len(a.test_x)}
 
 
 def save(engine: "Engine", path: str | Path | None = None, extra: dict[str, Any] | None = None) -> None:
