@@ -4,6 +4,7 @@ bit-identically, and the settings a game cannot use are refused."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,7 @@ GAME = {"bigan": [], "ganomaly": [], "fanogan": ["loss.name=wgan-gp", "train.d_s
 
 
 def train(tmp_path, name: str, game: str, steps: int, *more: str, callbacks=()):
-    stage2 = [f"game.encoder_steps={steps // 3}"] if game == "fanogan" else []  # the encoder's stage
-    overrides = [*ROWS, f"game.name={game}", f"train.steps={steps}", *GAME[game], *stage2, *more]
+    overrides = [*ROWS, f"game.name={game}", f"train.steps={steps}", *GAME[game], *more]
     return gankit.train(run_dir=tmp_path / name, overrides=overrides, progress=False, callbacks=callbacks)
 
 
@@ -85,6 +85,18 @@ def test_fanogan_score_is_izi_f():
     torch.testing.assert_close(score, image + 0.5 * features)
 
 
+def test_fanogans_knn_score_is_the_mean_distance_to_the_nearest_memory_features():
+    torch.manual_seed(0)
+    scorer = build_scorer(settings("fanogan", score_term="knn", memory=12)).eval()
+    scorer.memory.normal_()  # [12, n_d] stand-ins for the critic's features of normal training samples
+    x = torch.randn(6, 1, 8, 8)
+    with torch.no_grad():
+        score, rec = scorer(x)
+        distances = torch.cdist(scorer.D.features(x), scorer.memory)  # [6, 12] Euclidean
+    torch.testing.assert_close(score, distances.sort(1).values[:, :5].mean(1), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(rec, scorer.G(scorer.E(x)))
+
+
 @pytest.mark.parametrize("game", ["bigan", "fanogan"])
 def test_the_players_keep_the_checkpoint_layout(game):
     players = anomaly_players(settings(game))
@@ -93,9 +105,10 @@ def test_the_players_keep_the_checkpoint_layout(game):
     assert set(scorer.state_dict()) == expected  # G.*, E.*, D.*: the engine's checkpoint keys
 
 
-@pytest.mark.parametrize("game", ["bigan", "ganomaly", "fanogan"])
-def test_a_short_run_separates_malignant_rows_and_its_scorer_loads_from_the_run(tmp_path, game):
-    result = train(tmp_path, game, game, 300)
+@pytest.mark.parametrize("game,more", [("bigan", ()), ("ganomaly", ()), ("fanogan", ()),
+                                       ("fanogan", ("game.score_term=knn", "game.memory=100"))])
+def test_a_short_run_separates_malignant_rows_and_its_scorer_loads_from_the_run(tmp_path, game, more):
+    result = train(tmp_path, game, game, 300, *more)
     scorer, meta, shift, scale = load_scorer(result.run_dir)
     assert meta["model"]["kind"] == "scorer" and meta["data"]["anomaly"]["normal"] == "benign"
     data = load_data(load_config(RunDir(result.run_dir).config_path).data)
@@ -139,7 +152,24 @@ def test_the_games_refuse_what_they_cannot_use(tmp_path):
         train(tmp_path, "d", "ganomaly", 5, "loss.name=wgan-gp")
     with pytest.raises(GankitError, match="expected \"wgan-gp\""):
         train(tmp_path, "f", "fanogan", 5, "loss.name=nonsaturating")
-    with pytest.raises(GankitError, match="game.encoder_steps = 30"):
+    with pytest.raises(GankitError, match="game.encoder_steps = 30: expected fewer than train.steps"):
         train(tmp_path, "g", "fanogan", 30, "game.encoder_steps=30")
+    with pytest.raises(GankitError, match="game.score_term = 'knn': game.name = \"bigan\" scores by auto"):
+        train(tmp_path, "h", "bigan", 5, "game.score_term=knn")
     with pytest.raises(GankitError, match="not images"):
         train(tmp_path, "e", "bigan", 5, "model.family=dcgan")
+
+
+def test_fanogans_knn_memory_travels_with_the_export_and_onnx(tmp_path):
+    result = train(tmp_path, "knn", "fanogan", 30, "game.score_term=knn", "game.memory=50")
+    gankit.export(result.run_dir, tmp_path / "export", formats=("safetensors", "onnx"))
+    model = gankit.load(tmp_path / "export")
+    scorer, _, _, _ = load_scorer(result.run_dir)
+    data = load_data(load_config(RunDir(result.run_dir).config_path).data)
+    with torch.no_grad():
+        expected = scorer(data.anomaly.test_x)[0].numpy()
+    rows = data.to_raw(data.anomaly.test_x).numpy()  # the data's units, as a user sends them
+    for backend in ("torch", "onnx"):
+        scores, _ = model.score(rows, backend=backend)
+        np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+    assert scorer.memory.shape[0] == 50 and scorer.memory.abs().sum() > 0  # the critic's features, not zeros

@@ -151,8 +151,9 @@ class GameConfig:
     # anomaly detection (bigan, ganomaly, fanogan): trained on normal data, a score of how poorly the GAN explains a sample
     fpr: float = 0.05  # the score threshold flags this share of the held-out normal data (gankit train --fpr)
     score_weight: float = 0.1  # bigan: w of EGBAD's score (1 - w) |x - G(E(x))|_1 + w * D's term (the paper's 0.1)
-    score_term: str = "fm"  # bigan: D's term of the score: fm (feature matching on D's last hidden layer) | ce
-    encoder_steps: int = 1000  # fanogan: the last steps, in which the encoder learns to invert the trained G
+    score_term: str = "auto"  # the score: bigan fm (feature matching on D's layer) | ce; fanogan izif | knn; auto = fm, izif
+    memory: int = 1000  # fanogan with score_term = "knn": normal training samples the critic's features are compared with
+    encoder_steps: int = 0  # fanogan: the last steps, in which the encoder learns to invert the trained G; 0 = a third
     feature_weight: float = 1.0  # fanogan: kappa of the critic-feature residual in E's loss and the score
     encoder_weight: float = 1.0  # ganomaly: w_enc of |G_E(x) - E(G(x))|_2 in G's loss (w_con: loss.pixel_weight)
 

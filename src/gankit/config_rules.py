@@ -26,7 +26,7 @@ CHOICES = {
     "train.optimizer": ("adam", "rmsprop", "sgd"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
     "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan", "pix2pix", "srgan", "cyclegan", "bigan", "ganomaly", "fanogan"),
-    "game.score_term": ("fm", "ce"),
+    "game.score_term": ("auto", "fm", "ce", "izif", "knn"),
     "data.layout": ("folders", "side-by-side"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
@@ -36,7 +36,7 @@ NON_NEGATIVE = {"model.z_global", "data.window", "data.max_length", "eval.every"
                 "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
                 "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight",
                 "game.embedding_steps", "game.supervised_steps", "game.d_threshold", "game.history",
-                "game.encoder_weight", "game.feature_weight", "game.encoder_steps",
+                "game.encoder_weight", "game.feature_weight", "game.encoder_steps", "game.memory",
                 "loss.adversarial_weight", "loss.pixel_weight", "loss.content_weight", "loss.cycle_weight",
                 "loss.identity_weight"}
 
@@ -172,6 +172,10 @@ def validate_anomaly(config: "Config", source: str) -> None:
         raise GankitError(f"{source}: game.fpr = {shown(game.fpr)}: expected a false-positive rate in (0, 1)")
     if not 0.0 <= game.score_weight <= 1.0:
         raise GankitError(f"{source}: game.score_weight = {shown(game.score_weight)}: expected a weight in [0, 1]")
+    terms = {"bigan": ("auto", "fm", "ce"), "fanogan": ("auto", "izif", "knn"), "ganomaly": ("auto",)}[game.name]
+    if game.score_term not in terms:
+        raise GankitError(f"{source}: game.score_term = {game.score_term!r}: game.name = \"{game.name}\" scores by "
+                          f"{' | '.join(terms)}")
     if config.data.normal_holdout <= 0:
         raise GankitError(f"{source}: game.name = \"{game.name}\" sets its score threshold on normal data kept out "
                           f"of training: data.normal_holdout = {shown(config.data.normal_holdout)}; expected a share "
@@ -180,8 +184,8 @@ def validate_anomaly(config: "Config", source: str) -> None:
         if config.loss.name != "wgan-gp":
             raise GankitError(f"{source}: game.name = \"fanogan\" trains a Wasserstein GAN with gradient penalty; "
                               f"loss.name = {config.loss.name!r}, expected \"wgan-gp\" (its recipes set it)")
-        if not 0 < game.encoder_steps < config.train.steps:
-            raise GankitError(f"{source}: game.encoder_steps = {game.encoder_steps}: expected 0 < steps < train.steps "
+        if game.encoder_steps and not game.encoder_steps < config.train.steps:
+            raise GankitError(f"{source}: game.encoder_steps = {game.encoder_steps}: expected fewer than train.steps "
                               f"= {config.train.steps} (the GAN trains first, then the encoder)")
     elif config.loss.name not in ("nonsaturating", "least-squares", "hinge"):
         raise GankitError(f"{source}: game.name = \"{game.name}\": loss.name = {config.loss.name!r}; expected "

@@ -83,8 +83,8 @@ def load_scorer(run_dir: str | Path, checkpoint: str = "latest"
         raise GankitError(f"{run.path}: this run trained a {meta['model']['family']} generator, not an anomaly "
                           f"scorer (game.name = \"bigan\", \"ganomaly\" or \"fanogan\" train one)")
     scorer = build_scorer(meta["model"]["scorer"])
-    own = {k: v for k, v in tensors.items() if k.split(".", 1)[0] in dict(scorer.named_children())}
-    scorer.load_state_dict(own)
+    wanted = scorer.state_dict()  # the players' weights (G.*, E.*, D.*) and the scorer's own buffers (memory)
+    scorer.load_state_dict({k: v for k, v in tensors.items() if k in wanted})
     return scorer.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 

@@ -95,7 +95,11 @@ class ScorerProduct:
     def module(self, engine) -> nn.Module:
         from .models.anomaly import scorer_of
 
-        return scorer_of(self.settings, engine.players)
+        scorer = scorer_of(self.settings, engine.players)
+        extra = engine.game.scorer_state() if callable(getattr(engine.game, "scorer_state", None)) else {}
+        if extra:  # tensors of the scorer beyond the players' weights (f-AnoGAN's kNN memory)
+            scorer.load_state_dict(extra, strict=False)
+        return scorer
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "scorer": dict(self.settings), "fpr": self.fpr}

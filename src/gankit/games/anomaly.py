@@ -27,6 +27,13 @@ from ..models.anomaly import anomaly_players
 from ..products import ScorerProduct
 
 
+PAPER_SCORES = {"bigan": "fm", "ganomaly": "latent", "fanogan": "izif"}  # what game.score_term = "auto" means
+
+
+def score_term(game: str, term: str) -> str:
+    return PAPER_SCORES[game] if term == "auto" else term
+
+
 def check_data(data: Dataset, game: str) -> None:
     if getattr(data, "anomaly", None) is None:
         raise GankitError(f"game.name = {game!r} learns normal data and sets its score threshold on normal data kept "
@@ -58,13 +65,18 @@ class AnomalyGame(Game):
         self.settings: dict[str, Any] = {
             "game": self.name, "shape": list(data.shape), "z_dim": model.z_dim, "g_hidden": model.g_hidden,
             "d_hidden": model.d_hidden, "depth": model.g_depth, "out_activation": activation,
-            "score_weight": game.score_weight, "score_term": game.score_term, "feature_weight": game.feature_weight}
+            "score_weight": game.score_weight, "score_term": score_term(self.name, game.score_term),
+            "feature_weight": game.feature_weight}
         torch.manual_seed(config.seed)
         self.players = anomaly_players(self.settings)
         self.loss = get_loss(config.loss.name, config.loss.label_smoothing)
         self.product = ScorerProduct(tuple(data.shape), self.settings, game.fpr)
         self.model_info = {"family": self.name, "shape": list(data.shape), "num_classes": 0,
                            "out_activation": activation, "z_dim": model.z_dim}
+
+    def scorer_state(self) -> dict[str, Tensor]:
+        """Tensors of the scorer beyond the players' weights (f-AnoGAN's kNN memory), for the checkpoint."""
+        return {}
 
     def batch(self, ctx: Context, fresh: bool = False) -> Tensor:
         """The step's real batch: D's update draws one (``fresh``) and the generator's update reuses it."""
