@@ -135,12 +135,7 @@ class AnomalyPictures(ImageGrids):
             f"At step {{step}}: {shown}, beside their reconstructions {what}, each with its anomaly score (higher = "
             f"more anomalous). A scorer that works reconstructs normal inputs and fails on anomalous ones.\n",
             encoding="utf-8")
-        if trainer.step == 0:
-            self.draw(trainer)
-        else:  # pictures past the checkpoint belong to a session the resume discards
-            for step, path in self.run.pictures():
-                if step > trainer.step:
-                    path.unlink()
+        self.start(trainer)
 
     def draw(self, trainer) -> None:
         if not self.images:

@@ -200,6 +200,18 @@ class Pictures(Callback):
     def draw(self, trainer) -> None:
         raise NotImplementedError
 
+    def start(self, trainer, companions: tuple[str, ...] = ()) -> None:
+        """A new run's first picture; on a resumed run, the step pictures past its checkpoint removed (they belong
+        to a session the resume discards, like metrics.jsonl lines), each with its ``companions`` (suffixes)."""
+        if trainer.step == 0:
+            self.draw(trainer)
+            return
+        for step, path in self.run.pictures():
+            if step > trainer.step:
+                path.unlink()
+                for suffix in companions:
+                    path.with_suffix(suffix).unlink(missing_ok=True)
+
 
 class SamplePlotter(Pictures):
     """Every ``every`` steps, plots generated samples from a fixed noise batch against real ones (1-D/2-D data)."""
@@ -248,12 +260,7 @@ class ImageGrids(Pictures):
         z, y = fixed_batch(trainer.z_dim, len(self.class_names), seed=self.seed + 2)
         self.z, self.y = z.to(trainer.device), (None if y is None else y.to(trainer.device))
         self.value_range = picture_range(data)
-        if trainer.step == 0:
-            self.draw(trainer)
-        else:  # grids past the checkpoint belong to a session the resume discards, like metrics.jsonl lines
-            for step, path in self.run.pictures():
-                if step > trainer.step:
-                    path.unlink()
+        self.start(trainer)
 
     def on_train_end(self, trainer) -> None:
         super().on_train_end(trainer)

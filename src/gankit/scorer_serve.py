@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .errors import GankitError
-from .translator_serve import BINARY, NPY, PNG, Problem, problem, read_png
+from .translator_serve import BINARY, NPY, PNG, Problem, npy_header, problem, read_png
 
 JSON = "application/json"
 INPUTS = {"type": "object", "required": ["inputs"], "additionalProperties": False,
@@ -147,17 +147,9 @@ def _kind(array: np.ndarray) -> str:
 def npy_array(body: bytes) -> np.ndarray:
     """An .npy body as an array of numbers; its header (shape, dtype) is checked against the body's length before
     anything is allocated, and object arrays are refused (never unpickled)."""
-    fp = io.BytesIO(body)
-    try:
-        version = np.lib.format.read_magic(fp)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-        if version not in read_header:
-            raise ValueError(f".npy format version {version[0]}.{version[1]}")
-        shape, _, dtype = read_header[version](fp)  # (shape, Fortran order, dtype)
-    except (ValueError, OSError, EOFError) as e:
-        raise Problem(422, f"the body is not an .npy array ({str(e).splitlines()[0]})") from None
+    shape, dtype, data_bytes = npy_header(body)
     if dtype.kind not in "iuf":
         raise Problem(422, f"an array of dtype {dtype}: expected numbers")
-    if len(body) - fp.tell() < math.prod(shape) * dtype.itemsize:
+    if data_bytes < math.prod(shape) * dtype.itemsize:
         raise Problem(422, f"the .npy is truncated: its header says {list(shape)} {dtype}, the body holds less")
     return np.load(io.BytesIO(body), allow_pickle=False)

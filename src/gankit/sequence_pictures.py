@@ -211,13 +211,7 @@ class SequenceTraces(Pictures):
             self.real_items = decode(real, data.vocab)
         else:
             self.real = data.to_raw(real)[:, :, :self.features].numpy()
-        if trainer.step == 0:
-            self.draw(trainer)
-        else:  # pictures past the checkpoint belong to a session the resume discards
-            for step, path in self.run.pictures():
-                if step > trainer.step:
-                    path.unlink()
-                    path.with_suffix(".txt").unlink(missing_ok=True)
+        self.start(trainer, companions=(".txt",))
 
     def on_train_end(self, trainer) -> None:
         super().on_train_end(trainer)

@@ -58,12 +58,7 @@ class TranslationGrids(ImageGrids):
                 "paired": "input, G's output, the target"}[self.task]
         (self.run.samples / CAPTION).write_text(f"Held-out examples, never trained on, at step {{step}}: {what}.\n",
                                                 encoding="utf-8")
-        if trainer.step == 0:
-            self.draw(trainer)
-        else:  # pictures past the checkpoint belong to a session the resume discards
-            for step, path in self.run.pictures():
-                if step > trainer.step:
-                    path.unlink()
+        self.start(trainer)
 
     def draw(self, trainer) -> None:
         from .metrics.translation import bicubic_upsample

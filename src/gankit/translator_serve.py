@@ -139,16 +139,7 @@ def read_npy(body: bytes, channels: int, max_pixels: int) -> np.ndarray:
     """An .npy body -> pixels [N, C, H, W] (float or uint8; ``ExportedTranslator.apply`` checks the values).
 
     The header (shape, dtype) is checked before the data is read: a header may claim any size."""
-    fp = io.BytesIO(body)
-    try:
-        version = np.lib.format.read_magic(fp)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-        if version not in read_header:
-            raise ValueError(f".npy format version {version[0]}.{version[1]}")
-        shape, _, dtype = read_header[version](fp)  # (shape, Fortran order, dtype)
-    except (ValueError, OSError, EOFError) as e:
-        raise Problem(422, f"the body is not an .npy array ({str(e).splitlines()[0]}); a PNG goes with "
-                           f"Content-Type {PNG}") from None
+    shape, dtype, data_bytes = npy_header(body, f"; a PNG goes with Content-Type {PNG}")
     c = channels
     expected = f"[N, {c}, H, W] or [{c}, H, W]" + (" or [H, W]" if c == 1 else "")
     if dtype != np.uint8 and dtype.kind != "f":
@@ -162,10 +153,25 @@ def read_npy(body: bytes, channels: int, max_pixels: int) -> np.ndarray:
     if 0 in full:
         raise Problem(422, f"an array of shape {list(shape)}: no pixels")
     check_size(full[0], full[2], full[3], max_pixels)
-    if len(body) - fp.tell() < math.prod(full) * dtype.itemsize:
+    if data_bytes < math.prod(full) * dtype.itemsize:
         raise Problem(422, f"the .npy is truncated: its header says {list(shape)} {dtype}, the body holds less")
     array = np.load(io.BytesIO(body), allow_pickle=False)
     return array.reshape(full)
+
+
+def npy_header(body: bytes, hint: str = "") -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, bytes after the header) of an .npy body, read without its data: a header may claim any
+    size, so callers check it before ``np.load`` allocates anything. ``hint`` ends the error's line."""
+    fp = io.BytesIO(body)
+    try:
+        version = np.lib.format.read_magic(fp)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in read_header:
+            raise ValueError(f".npy format version {version[0]}.{version[1]}")
+        shape, _, dtype = read_header[version](fp)  # (shape, Fortran order, dtype)
+    except (ValueError, OSError, EOFError) as e:
+        raise Problem(422, f"the body is not an .npy array ({str(e).splitlines()[0]}){hint}") from None
+    return tuple(shape), dtype, len(body) - fp.tell()
 
 
 def write_png(image: np.ndarray) -> bytes:
