@@ -16,7 +16,8 @@ import gankit
 import gankit.product_loader
 from gankit.cli import main
 from gankit.errors import GankitError
-from gankit.export import MANIFEST, ONNX_MODEL, WEIGHTS, export, load, onnx_session
+from gankit.export import MANIFEST, ONNX_MODEL, WEIGHTS, export, load
+from gankit.onnx_export import onnx_session
 from gankit.table_export import TABLE_STATE, TABLE_TENSORS, ExportedTable
 
 pytest.importorskip("onnxruntime")

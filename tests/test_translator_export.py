@@ -19,10 +19,11 @@ import gankit
 import gankit.product_loader
 from gankit.cli import main
 from gankit.errors import GankitError
-from gankit.export import MANIFEST, ONNX_MODEL, WEIGHTS, export, load, onnx_session
+from gankit.export import MANIFEST, ONNX_MODEL, WEIGHTS, export, load
 from gankit.products import TranslatorProduct
 from gankit.translate import load_translator, translate
-from gankit.translator_export import EXPORTERS, ONNX_INPUT, ONNX_OUTPUT, ExportedTranslator
+from gankit.onnx_export import EXPORTERS, onnx_session
+from gankit.translator_export import ONNX_INPUT, ONNX_OUTPUT, ExportedTranslator
 
 from test_translation_games import config_of, paired_folder
 

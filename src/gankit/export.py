@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,6 +34,7 @@ from .config import ModelConfig
 from .data.dataset import label_index
 from .errors import GankitError
 from .fileio import atomic_write
+from .onnx_export import ONNX_MODEL, bundle_session, export_checked
 from .product_loader import build_generator, load_generator
 from .products import GeneratorProduct
 from .runs import RunDir
@@ -45,7 +45,7 @@ from .table_export import TABLE_STATE, TABLE_TENSORS, ExportedTable, load_table,
 from .translator_export import ExportedTranslator, load_translator_export, translator_manifest
 
 EXPORT_FORMAT = "gankit-generator/1"
-MANIFEST, WEIGHTS, ONNX_MODEL = "manifest.json", "generator.safetensors", "generator.onnx"
+MANIFEST, WEIGHTS = "manifest.json", "generator.safetensors"
 FORMATS = ("safetensors", "onnx")
 ONNX_TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| accepted at export
 ONNX_CHECK_BATCHES = (1, 7, 64)  # batch sizes the check runs: the batch dimension must really be dynamic
@@ -316,73 +316,31 @@ def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safe
 
 def onnx_model(bundle: ExportedGenerator | ExportedTable, tolerance: float = ONNX_TOLERANCE
                ) -> tuple[bytes, float, list[int]]:
-    """The ONNX bytes of ``bundle``'s G (dynamic batch), and the largest |onnxruntime - PyTorch| over random inputs."""
-    try:
-        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
-        import onnxruntime  # noqa: F401
-    except ImportError as e:
-        raise GankitError(f"--format onnx needs onnx, onnxscript and onnxruntime ({e.name} is missing): "
-                          f"pip install 'gankit[onnx]'") from None
-    import logging
-    import warnings
-
-    G = bundle.G
-    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    """The ONNX bytes of ``bundle``'s G (dynamic batch), and the largest |onnxruntime - PyTorch| over random inputs
+    at each of ``ONNX_CHECK_BATCHES``."""
     example = bundle.check_feeds(2, seed=0)  # {"z": ..., "y" or "cond": ...}: the ONNX model's inputs
     args, names = tuple(torch.from_numpy(v) for v in example.values()), list(example)
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
-        levels = [lg.level for lg in quiet]
-        for lg in quiet:
-            lg.setLevel(logging.ERROR)
-        try:
-            program = torch.onnx.export(G, args, input_names=names, output_names=["x"], dynamo=True,
-                                        dynamic_shapes=tuple({0: batch} for _ in args), verbose=False)
-            path = Path(tmp) / ONNX_MODEL
-            program.save(str(path))
-            data = path.read_bytes()
-        except Exception as e:  # an exporter failure names an operator, not a user mistake: report it plainly
-            raise GankitError(f"ONNX export of this {bundle.manifest['family']} generator failed: "
-                              f"{str(e).splitlines()[0][:300]}") from None
-        finally:
-            for lg, level in zip(quiet, levels):
-                lg.setLevel(level)
-        session = onnx_session(path)
-    worst = 0.0
-    for i, n in enumerate(ONNX_CHECK_BATCHES):
-        feeds = bundle.check_feeds(n, seed=i)
-        ours = bundle.run(*feeds.values())
-        theirs = session.run(["x"], feeds)[0]
-        if theirs.shape != ours.shape:
-            raise GankitError(f"ONNX check: batch {n} gave shape {list(theirs.shape)}, PyTorch {list(ours.shape)}")
-        worst = max(worst, float(np.abs(theirs.astype(np.float64) - ours).max()))
-    if not worst <= tolerance:
-        raise GankitError(f"ONNX check: onnxruntime differs from PyTorch by up to {worst:.3g} (> {tolerance:g}) on "
-                          f"random inputs; the ONNX model was not written")
+
+    def write(path: Path, exporter: str) -> None:
+        batch = torch.export.Dim("batch", min=1, max=1 << 20)
+        program = torch.onnx.export(bundle.G, args, input_names=names, output_names=["x"], dynamo=True,
+                                    dynamic_shapes=tuple({0: batch} for _ in args), verbose=False)
+        program.save(str(path))
+
+    def parity(session) -> tuple[float, str | None]:
+        worst = 0.0
+        for i, n in enumerate(ONNX_CHECK_BATCHES):
+            feeds = bundle.check_feeds(n, seed=i)
+            ours, theirs = bundle.run(*feeds.values()), session.run(["x"], feeds)[0]
+            if theirs.shape != ours.shape:
+                return worst, f"batch {n} gave shape {list(theirs.shape)}, PyTorch {list(ours.shape)}"
+            worst = max(worst, float(np.abs(theirs.astype(np.float64) - ours).max()))
+        if not worst <= tolerance:
+            return worst, f"onnxruntime differs from PyTorch by up to {worst:.3g} (> {tolerance:g}) on random inputs"
+        return worst, None
+
+    data, _, worst = export_checked(f"this {bundle.manifest['family']} generator", write, parity, ("dynamo",))
     return data, worst, list(ONNX_CHECK_BATCHES)
-
-
-def bundle_session(bundle, threads: int = 0):
-    """The onnxruntime session of an export's ``generator.onnx``, made once per loaded bundle (a generator or a
-    table), with a one-line error where the bundle is a run folder or was exported without ONNX."""
-    if bundle._onnx is None:
-        if bundle.path is None:
-            raise GankitError(f"{bundle.manifest['source']['run']} is a run folder, which holds no ONNX model: "
-                              f"gankit export it with --format onnx and use the export")
-        if not (bundle.path / ONNX_MODEL).is_file():
-            raise GankitError(f"{bundle.path}: no {ONNX_MODEL}; export with --format onnx to use the onnx backend")
-        bundle._onnx = onnx_session(bundle.path / ONNX_MODEL, threads)
-    return bundle._onnx
-
-
-def onnx_session(path: Path, threads: int = 0):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads  # 0: onnxruntime's default (all cores)
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator | ExportedTable | ExportedTranslator:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -32,6 +31,7 @@ from torch import Tensor, nn
 
 from .errors import GankitError
 from .fileio import atomic_write
+from .onnx_export import bundle_session, export_checked
 from .products import ScorerProduct
 from .runs import RunDir
 
@@ -204,35 +204,12 @@ class ExportedScorer:
         """(ONNX bytes of the scorer, dynamic batch; the largest |onnxruntime - PyTorch| over both outputs, relative
         to the output's largest magnitude where that is over 1 (a score sums a sample's values); batches checked).
         Tries the dynamo exporter, then the legacy one; ``GankitError`` when neither agrees within ``tolerance``."""
-        try:
-            import onnxruntime  # noqa: F401
-            import onnxscript  # noqa: F401  (torch.onnx's dynamo exporter needs it)
-        except ImportError as e:
-            raise GankitError(f"--format onnx needs onnx, onnxscript and onnxruntime ({e.name} is missing): "
-                              f"pip install 'gankit[onnx]'") from None
-        from .export import onnx_session
-        from .translator_export import EXPORTERS, _quiet
-
         example = torch.from_numpy(self.check_input(2, seed=0))
-        failures = []
-        for exporter in EXPORTERS:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / ONNX_MODEL
-                try:
-                    with _quiet():
-                        _export(self.scorer, example, path, exporter)
-                    data = path.read_bytes()
-                    session = onnx_session(path)
-                except Exception as e:  # an exporter failure names an operator, not a user mistake
-                    failures.append(f"{exporter} exporter: {str(e).strip().splitlines()[0][:300]}")
-                    continue
-            worst, problem = self._parity(session, tolerance)
-            if problem is None:
-                self.manifest["onnx"].update(exporter=exporter, difference=DIFFERENCE)
-                return data, worst, list(CHECK_BATCHES)
-            failures.append(f"{exporter} exporter: {problem}")
-        raise GankitError(f"ONNX export of this {self.manifest['family']} scorer failed, so no ONNX model was "
-                          f"written: {'; '.join(failures)}")
+        data, exporter, worst = export_checked(
+            f"this {self.manifest['family']} scorer", lambda path, exporter: _export(self.scorer, example, path, exporter),
+            lambda session: self._parity(session, tolerance))
+        self.manifest["onnx"].update(exporter=exporter, difference=DIFFERENCE)
+        return data, worst, list(CHECK_BATCHES)
 
     def _parity(self, session, tolerance: float) -> tuple[float, str | None]:
         """(the largest difference over the check batches, None or what failed at which batch)."""
@@ -253,17 +230,7 @@ class ExportedScorer:
 
     def onnx_session(self, threads: int = 0):
         """The onnxruntime session of the export's ONNX model, made once."""
-        from .export import onnx_session
-
-        if self._onnx is None:
-            if self.path is None:
-                raise GankitError(f"{self.manifest['source']['run']} is a run folder, which holds no ONNX model: "
-                                  f"gankit export it with --format onnx and use the export")
-            name = self.manifest.get("files", {}).get("onnx")
-            if not name or not (self.path / name).is_file():
-                raise GankitError(f"{self.path}: no {ONNX_MODEL}; export with --format onnx to use the onnx backend")
-            self._onnx = onnx_session(self.path / name, threads)
-        return self._onnx
+        return bundle_session(self, threads, self.manifest.get("files", {}).get("onnx") or ONNX_MODEL)
 
 
 def _export(scorer: nn.Module, example: Tensor, path: Path, exporter: str) -> None:

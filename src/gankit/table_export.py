@@ -206,7 +206,7 @@ class ExportedTable:
                 "decoder_tensors": (TABLE_TENSORS, save(tensors, metadata={"format": meta["format"]}))}
 
     def onnx_session(self, threads: int = 0):
-        from .export import bundle_session
+        from .onnx_export import bundle_session
 
         return bundle_session(self, threads)
 

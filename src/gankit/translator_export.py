@@ -19,11 +19,7 @@ Loading reads JSON and safetensors only: ``models.translators.build_translator(f
 
 from __future__ import annotations
 
-import logging
 import math
-import tempfile
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +28,12 @@ import torch
 from torch import Tensor, nn
 
 from .errors import GankitError
+from .onnx_export import bundle_session, export_checked
 from .products import TranslatorProduct
 from .runs import RunDir
 from .translate import OVERLAP, TILE
 
 ONNX_INPUT, ONNX_OUTPUT = "image", "translated"
-EXPORTERS = ("dynamo", "legacy")  # torch.onnx's exporters, in the order tried: the second only if the first fails
 CHECK_BATCHES = (1, 3)  # images per parity check, at the training size and the larger one (the export example has 2)
 TO_NETWORK, TO_PIXELS = "x = 2 * pixels - 1 (pixels in [0, 1])", "pixels = clip((y + 1) / 2, 0, 1)"
 
@@ -181,36 +177,15 @@ class ExportedTranslator:
         shapes checked, "NxCxHxW"). Tries the dynamo exporter, then the legacy one; ``GankitError`` when neither
         exports or agrees within ``tolerance`` at both sizes. Records the exporter and each size's difference in
         ``manifest["onnx"]`` (which ``export.export`` writes)."""
-        try:
-            import onnxruntime  # noqa: F401
-            import onnxscript  # noqa: F401  (torch.onnx's dynamo exporter needs it)
-        except ImportError as e:
-            raise GankitError(f"--format onnx needs onnx, onnxscript and onnxruntime ({e.name} is missing): "
-                              f"pip install 'gankit[onnx]'") from None
-        from .export import onnx_session
-
         sizes = self.check_sizes()
         example = torch.from_numpy(self.check_input(2, *sizes[0][1:], seed=0))
-        failures = []
-        for exporter in EXPORTERS:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "generator.onnx"
-                try:
-                    with _quiet():
-                        _export(self.G, example, path, exporter, self.multiple)
-                    data = path.read_bytes()
-                    session = onnx_session(path)
-                except Exception as e:  # an exporter failure names an operator, not a user mistake
-                    failures.append(f"{exporter} exporter: {str(e).strip().splitlines()[0][:300]}")
-                    continue
-            diffs, problem = self._parity(session, sizes, tolerance)
-            if problem is None:
-                checked = [f"{n}x{self.in_channels}x{h}x{w}" for n, h, w in sizes]
-                self.manifest["onnx"].update(exporter=exporter, checks=dict(zip(checked, diffs)))
-                return data, max(diffs), checked
-            failures.append(f"{exporter} exporter: {problem}")
-        raise GankitError(f"ONNX export of this {self.manifest['family']} translator failed, so no ONNX model was "
-                          f"written: {'; '.join(failures)}")
+        data, exporter, diffs = export_checked(
+            f"this {self.manifest['family']} translator",
+            lambda path, exporter: _export(self.G, example, path, exporter, self.multiple),
+            lambda session: self._parity(session, sizes, tolerance))
+        checked = [f"{n}x{self.in_channels}x{h}x{w}" for n, h, w in sizes]
+        self.manifest["onnx"].update(exporter=exporter, checks=dict(zip(checked, diffs)))
+        return data, max(diffs), checked
 
     def _parity(self, session, sizes: list[tuple[int, int, int]], tolerance: float
                 ) -> tuple[list[float], str | None]:
@@ -229,8 +204,6 @@ class ExportedTranslator:
         return diffs, None
 
     def onnx_session(self, threads: int = 0):
-        from .export import bundle_session
-
         return bundle_session(self, threads)
 
 
@@ -251,23 +224,6 @@ def _export(G: nn.Module, example: Tensor, path: Path, exporter: str, multiple: 
     torch.onnx.export(G, (example,), str(path), input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], dynamo=False,
                       dynamic_axes={ONNX_INPUT: {0: "batch", 2: "height", 3: "width"},
                                     ONNX_OUTPUT: {0: "batch", 2: "out_height", 3: "out_width"}})
-
-
-@contextmanager
-def _quiet():
-    """torch.onnx's warnings and log lines (torchvision missing, deprecations) silenced while it exports."""
-    names = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels):
-                lg.setLevel(level)
 
 
 def run_source(run_dir: str | Path, checkpoint: str, meta: dict[str, Any]) -> dict[str, Any]:
