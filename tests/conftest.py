@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+
 import torch
 import pytest
 
@@ -34,3 +38,36 @@ class StopAt:
 @pytest.fixture
 def tiny():
     return tiny_config
+
+
+def png(array: np.ndarray) -> bytes:
+    """The PNG bytes of uint8 pixels [H, W] or [H, W, 3], as a client posts them."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def npy(array: np.ndarray) -> bytes:
+    """The .npy bytes of an array, as a client posts them."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def check_repeats_and_resumes(train, weights, stop: int = 10) -> None:
+    """``train(name, callbacks=())`` trains a run named ``name`` and returns its TrainResult; ``weights(run_dir)``
+    its tensors. Two runs give the same bytes, and a run stopped at step ``stop`` then resumed gives them too."""
+    import gankit
+
+    one, two = train("one"), train("two")
+    expected = weights(one.run_dir)
+    assert all(torch.equal(v, weights(two.run_dir)[k]) for k, v in expected.items())
+    part = train("resumed", callbacks=[StopAt(stop)])
+    assert part.step == stop
+    gankit.train(run_dir=part.run_dir, resume=True, progress=False)
+    resumed = weights(part.run_dir)
+    assert resumed.keys() == expected.keys()
+    for k in expected:
+        assert torch.equal(resumed[k], expected[k]), k

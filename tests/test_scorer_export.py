@@ -4,14 +4,12 @@ checked ONNX twin, the manifest, and POST /v1/score with JSON, PNG and .npy bodi
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import pickle
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 import gankit
@@ -32,6 +30,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 from gankit.serve import ServeSettings, _app  # noqa: E402  (needs fastapi)
+
+from conftest import npy, png
 from test_export import RING  # noqa: E402  (a tiny generator, for /v1/score's refusal)
 from test_serve import start_server, stop  # noqa: E402  (the same loopback servers)
 
@@ -179,18 +179,6 @@ def test_score_refuses_the_wrong_inputs(exports, name, bad, message):
 
 
 # ------------------------------------------------------------------------------------------------ POST /v1/score
-
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from gankit.errors import GankitError
 from gankit.games.cyclegan import ImageHistory
 from gankit.runs import RunDir
 
-from conftest import StopAt
+from conftest import check_repeats_and_resumes
 
 SIDE = 16
 
@@ -88,16 +88,9 @@ def test_each_game_repeats_and_resumes_exactly(tmp_path, game, factor):
     else:
         more = []
     overrides = config_of(game, data, *more)
-    one, two = train(tmp_path, "one", overrides), train(tmp_path, "two", overrides)
-    expected = weights(one.run_dir)
-    assert all(torch.equal(v, weights(two.run_dir)[k]) for k, v in expected.items())
-    part = train(tmp_path, "resumed", overrides, callbacks=[StopAt(10)])
-    assert part.step == 10
-    gankit.train(run_dir=tmp_path / "resumed", resume=True, progress=False)
-    resumed = weights(tmp_path / "resumed")
-    assert resumed.keys() == expected.keys()
-    for k in expected:
-        assert torch.equal(resumed[k], expected[k]), k
+    check_repeats_and_resumes(lambda name, callbacks=(): train(tmp_path, name, overrides, callbacks=callbacks),
+                              weights)
+    expected = weights(tmp_path / "one")
     if game == "cyclegan":
         assert {"history.a", "history.b", "F.block.0.weight"} & set(expected) >= {"history.a", "history.b"}
 

@@ -32,6 +32,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 from gankit.serve import ServeSettings, _app  # noqa: E402  (needs fastapi)
+
+from conftest import npy, png
 from test_export import RING  # noqa: E402  (a tiny generator, for /v1/apply's refusal)
 from test_serve import start_server, stop  # noqa: E402  (the same loopback servers)
 
@@ -216,18 +218,6 @@ def call(app, method: str, path: str, **kwargs) -> httpx.Response:
 
 def post(app, body: bytes, content_type: str | None) -> httpx.Response:
     return call(app, "POST", "/v1/apply", content=body, headers={"content-type": content_type} if content_type else {})
-
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,13 @@ another Content-Type, 422 for inputs of the wrong shape, type or values. On a sc
 /v1/apply answer 404 pointing here; on a generator or translator POST /v1/score answers 404 pointing to theirs.
 """
 
-import asyncio
 import io
 import json
 import math
 
 import numpy as np
 
-from .errors import GankitError
-from .translator_serve import BINARY, NPY, PNG, Problem, npy_header, problem, read_png
+from .translator_serve import BINARY, NPY, PNG, Problem, npy_header, on_model_thread, problem, read_png
 
 JSON = "application/json"
 INPUTS = {"type": "object", "required": ["inputs"], "additionalProperties": False,
@@ -61,16 +59,11 @@ def add_scorer_routes(app, model, batcher, settings):
         body = await request.body()
         if media == JSON and len(body) > settings.max_body:  # a chunked body declares no length
             return problem(413, json_too_large(len(body), settings.max_body))
-        loop = asyncio.get_running_loop()
-        try:
-            answer, n = await loop.run_in_executor(batcher.executor, respond, model, body, media, settings)
-        except Problem as e:
-            return problem(e.status, str(e))
-        except GankitError as e:
-            return problem(422, str(e))
-        calls = math.ceil(n / settings.max_batch)
-        batcher.requests, batcher.batches, batcher.rows = (batcher.requests + 1, batcher.batches + calls,
-                                                           batcher.rows + n)
+        answered = await on_model_thread(batcher, respond, model, body, media, settings)
+        if isinstance(answered, Response):
+            return answered
+        answer, n = answered
+        batcher.served(math.ceil(n / settings.max_batch), n)
         return Response(answer, media_type=JSON)
 
     async def elsewhere() -> Response:

@@ -34,6 +34,10 @@ class MicroBatcher:
             self.task.cancel()
         self.executor.shutdown(wait=False)
 
+    def served(self, batches: int, rows: int) -> None:
+        """Count a request answered outside the queue (a translator's or scorer's) in /health's figures."""
+        self.requests, self.batches, self.rows = self.requests + 1, self.batches + batches, self.rows + rows
+
     async def run(self, z: np.ndarray, y: np.ndarray | None) -> np.ndarray:
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((z, y, future))

@@ -30,6 +30,17 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
+async def on_model_thread(batcher, respond, *args):
+    """``respond(*args)`` on the model's thread, off the event loop: its result, or the JSON problem a ``Problem``
+    (its status) or a user's ``GankitError`` (422) becomes."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(batcher.executor, respond, *args)
+    except Problem as e:
+        return problem(e.status, str(e))
+    except GankitError as e:
+        return problem(422, str(e))
+
+
 class Problem(Exception):
     """A request's mistake: the HTTP status and a one-line message."""
 
@@ -56,15 +67,11 @@ def add_translator_routes(app, model, batcher, settings):
         if media != PNG and media not in NPY:
             return problem(415, f"Content-Type {media or '(none)'}: send {PNG} (a PNG) or {NPY[0]} (an .npy of "
                                 f"pixels in [0, 1], [N, C, H, W])")
-        body = await request.body()
-        loop = asyncio.get_running_loop()
-        try:
-            answer, n = await loop.run_in_executor(batcher.executor, respond, model, body, media, settings)
-        except Problem as e:
-            return problem(e.status, str(e))
-        except GankitError as e:
-            return problem(422, str(e))
-        batcher.requests, batcher.batches, batcher.rows = batcher.requests + 1, batcher.batches + 1, batcher.rows + n
+        answered = await on_model_thread(batcher, respond, model, await request.body(), media, settings)
+        if isinstance(answered, Response):
+            return answered
+        answer, n = answered
+        batcher.served(1, n)
         return Response(answer, media_type=media)
 
     @app.post("/v1/generate", include_in_schema=False)
