@@ -99,7 +99,8 @@ def test_an_idx_folder_uses_its_own_train_and_test_splits(tmp_path):
     seen = torch.cat([raw_of(data, data.x), raw_of(data, a.held)])[:, 0]
     assert sorted(rows_as_tuples(seen)) == sorted(rows_as_tuples(torch.from_numpy(train[train_y == 2]).float()))
     message = error(DataConfig(name="idx", path=str(folder), normal_class="2", split="test"))
-    assert message.startswith("data.split = 'test': with data.normal_class set") and 'expected "train"' in message
+    assert message.startswith("data.split = 'test': anomaly detection and semi-supervised data train on the train")
+    assert 'expected "train"' in message
 
 
 # --------------------------------------------------------------------------------------------- digits

@@ -218,8 +218,9 @@ def test_to_toml_round_trips_to_an_equal_config(tmp_path):
 def test_every_built_in_recipe_loads(path):
     config = load_config(path)
     # each recipe is named after its data set (and model), after its game's name when that is not the classic one
-    # (the anomaly recipes after the task: anomaly-<data>, whichever game scores best there)
-    prefix = "anomaly-" if config.game.name in ("bigan", "ganomaly", "fanogan") else f"{config.game.name}-"
+    # (the anomaly and semi-supervised recipes after the task: anomaly-<data>, whichever game scores best there)
+    prefix = ("anomaly-" if config.game.name in ("bigan", "ganomaly", "fanogan") else
+              "semisup-" if config.game.name == "ssgan" else f"{config.game.name}-")
     assert path.stem.removeprefix(prefix).startswith(config.data.name)
     assert config.data.name in DATASETS
 

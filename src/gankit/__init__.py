@@ -15,11 +15,15 @@
 
     result = gankit.train("anomaly-digits")            # anomaly detection: trained on normal data alone
     gankit.score(result.run_dir, "new.npy", "scores.csv")  # input,score,flag at the run's threshold
+
+    result = gankit.train("semisup-digits")            # semi-supervised: a classifier from 10 labels per class
+    gankit.classify(result.run_dir, "new.npy", "predictions.csv")  # input,class,p_<class>... per input
 """
 
 __version__ = "0.1.0"
 
 from .anomaly_scores import score  # noqa: E402
+from .semisup_classify import classify  # noqa: E402
 from .api import (TrainResult, build_models, compare, evaluate, load_generator, recipe, sample,  # noqa: E402
                   sample_images, sample_sequences, sample_table, sample_text, train)
 from .config import Config, load_config  # noqa: E402
@@ -32,5 +36,5 @@ from .translate import apply  # noqa: E402
 from .scorer_export import ExportedScorer  # noqa: E402
 from .translator_export import ExportedTranslator  # noqa: E402
 
-__all__ = ["apply", "Config", "Dataset", "ExportedGenerator", "ExportedScorer", "ExportedTable", "ExportedTranslator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
+__all__ = ["apply", "classify", "Config", "Dataset", "ExportedGenerator", "ExportedScorer", "ExportedTable", "ExportedTranslator", "GankitError", "TrainResult", "Trainer", "TrainingDiverged", "build_models",
            "compare", "evaluate", "export", "from_arrays", "from_dataframe", "from_sequences", "load", "load_config", "load_data", "load_generator", "recipe", "sample", "sample_images", "sample_sequences", "sample_table", "sample_text", "score", "train"]

@@ -7,7 +7,7 @@
   [N, C, H, W] (or [N, H, W] when C = 1) as pixels, floats in [0, 1] or uint8 0..255, as ``gankit apply``,
   the exported scorer and ``POST /v1/score`` take them. Named by index.
 - a ``.csv`` of rows of numbers, a header allowed (with the run's column names, columns are taken by name, in the
-  run's order; extra columns such as the label are then left out). Named by row index.
+  run's order; extra columns such as the label, empty label cells included, are then left out). Named by row index.
 
 Decoding is the training folders' (data/images.py), CSV and .npy reading the training files' (data/files.py), so
 an input reads as the same sample would have when training. Every problem is one line naming the file.
@@ -138,10 +138,23 @@ def read_csv(path: Path, shape: tuple[int, ...], columns: list[str]) -> np.ndarr
     """Rows [N, F] of a CSV of numbers; with a header naming the run's columns, those columns in the run's order."""
     if len(shape) != 1:
         raise GankitError(f"{path}: this run scores images of {list(shape)}: expected a folder of images or an .npy")
-    table, header = data_files._read_csv(path, data_files._csv_lines(path))  # numbers, finite, a rectangle
-    if header and columns and header != columns and set(columns) <= set(header):
-        table = table[:, [header.index(name) for name in columns]]
+    numbered = _run_columns(path, data_files._csv_lines(path), columns)
+    table, _ = data_files._read_csv(path, numbered)  # numbers, finite, a rectangle
     if table.shape[1] != shape[0]:
         named = f" ({', '.join(columns)})" if columns else ""
         raise GankitError(f"{path}: has {table.shape[1]} columns; this run scores rows of {shape[0]} numbers{named}")
     return table
+
+
+def _run_columns(path: Path, numbered: list[tuple[int, list[str]]], columns: list[str]
+                 ) -> list[tuple[int, list[str]]]:
+    """A CSV's rows cut to the run's columns, in the run's order, when its header names them all; the other
+    columns (a label, an id, an empty label cell of semi-supervised data) are left out before they are read."""
+    header = [cell.strip() for cell in numbered[0][1]]
+    if not columns or header == columns or not set(columns) <= set(header) or any(map(data_files.is_number, header)):
+        return numbered
+    for line, row in numbered:
+        if len(row) != len(header):
+            raise GankitError(f"{path}: line {line} has {len(row)} cells; expected {len(header)} like the header")
+    keep = [header.index(name) for name in columns]
+    return [(line, [row[j] for j in keep]) for line, row in numbered]

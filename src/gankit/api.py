@@ -305,10 +305,13 @@ def evaluate(run_dir: str | Path, metrics: str = "auto", n: int | None = None, s
     config = run.config()
     if n is not None and n < 2:  # a distribution's statistics (a covariance, a kernel mean) need two samples
         raise GankitError(f"--n {n}: expected at least 2 samples")
-    if read_meta(run.checkpoint_file(checkpoint))["model"].get("kind") == "scorer":  # AUROC, AUPRC, F1 at the threshold
+    product = read_meta(run.checkpoint_file(checkpoint))["model"].get("kind")
+    if product in ("scorer", "classifier"):  # AUROC, AUPRC, F1 at the threshold; accuracy, F1, confusion and G's
         from .anomaly_eval import evaluate_anomaly
+        from .semisup_eval import evaluate_semisup
 
-        result = evaluate_anomaly(run.path, data, checkpoint)
+        result = (evaluate_anomaly(run.path, data, checkpoint) if product == "scorer" else evaluate_semisup(
+            run.path, data, checkpoint, n, seed, metrics, features, inception_weights))
         if write:
             atomic_write(run.eval_path, (json.dumps(result, indent=2) + "\n").encode())
         return result

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .api import RECIPES, compare, evaluate, recipe, train
 from .cli_sample import cmd_sample
+from .cli_classify import add_classify_parser
 from .cli_score import add_score_parser
 from .config import Config, apply_overrides, load_config
 from .errors import GankitError
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     add_score_parser(sub)
+    add_classify_parser(sub)
 
     p = sub.add_parser("export", help="write a run's generator as safetensors + a JSON manifest (+ ONNX), for "
                                       "gankit.load and gankit serve")

@@ -46,6 +46,10 @@ class DataConfig:
     # anomaly detection (gankit.data.anomaly): train on normal data alone, test on normal and anomalous data
     normal_class: str = ""  # the normal class (name or index) of a labelled set; training keeps it alone; "" = off
     normal_holdout: float = 0.0  # share of the normal training data kept out to set the score's threshold (0.1)
+    # semi-supervised learning (gankit.data.semisup): a few labelled samples, the rest unlabelled
+    labels_per_class: int = 0  # keep this many labels per class (chosen by the seed), the rest unlabelled; 0 = off
+    semisupervised: bool = False  # the user's partly labelled data: empty labels (data.unlabelled) and unlabelled/ are unlabelled
+    unlabelled: str = ""  # semisupervised CSVs and .npy: a label value that also marks unlabelled rows (empty and NaN always do), e.g. "-1"
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class GameConfig:
-    name: str = "classic"  # classic | acgan | infogan | timegan | ctgan | pix2pix | srgan | cyclegan | bigan | ganomaly | fanogan: the game the engine plays (gankit.games)
+    name: str = "classic"  # classic | acgan | infogan | timegan | ctgan | pix2pix | srgan | cyclegan | bigan | ganomaly | fanogan | ssgan: the game the engine plays (gankit.games)
     aux_weight_d: float = 1.0  # acgan: weight of D's class cross-entropy on real and generated samples
     aux_weight_g: float = 1.0  # acgan: weight of G's class cross-entropy on its own samples
     aux_fake_d: float = 1.0  # acgan: weight of G's samples in D's class cross-entropy (1: the paper; 0: real only)
@@ -156,6 +160,13 @@ class GameConfig:
     encoder_steps: int = 0  # fanogan: the last steps, in which the encoder learns to invert the trained G; 0 = a third
     feature_weight: float = 1.0  # fanogan: kappa of the critic-feature residual in E's loss and the score
     encoder_weight: float = 1.0  # ganomaly: w_enc of |G_E(x) - E(G(x))|_2 in G's loss (w_con: loss.pixel_weight)
+    # semi-supervised learning (ssgan): D is a K-class classifier with an implicit fake class (Salimans et al. 2016)
+    supervised_weight: float = 1.0  # ssgan: weight of the cross-entropy on the labelled batch in D's loss
+    unsupervised_weight: float = 1.0  # ssgan: weight of the real/fake terms on the unlabelled and generated batches
+    input_noise: float = 0.3  # ssgan: std of the Gaussian noise on D's inputs while it trains (the reference's 0.3)
+    hidden_noise: float = 0.5  # ssgan: std of the Gaussian noise on D's hidden layers while it trains (0.5)
+    d_widths: tuple[int, ...] = (1000, 500, 250, 250, 250)  # ssgan with model.family = "mlp": D's hidden layers
+    d_ema: float = 0.999  # ssgan: decay of the moving average of D's weights that classifies (0 = the raw D)
 
 
 # games that are their data's own: their runs are runs/<data> (a table's ctgan, an image-to-image task's game)

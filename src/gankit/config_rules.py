@@ -25,14 +25,14 @@ CHOICES = {
     "train.lr_schedule": ("constant", "linear", "cosine"),
     "train.optimizer": ("adam", "rmsprop", "sgd"),
     "train.precision": ("auto", "fp32", "bf16", "fp16"),
-    "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan", "pix2pix", "srgan", "cyclegan", "bigan", "ganomaly", "fanogan"),
+    "game.name": ("classic", "acgan", "infogan", "timegan", "ctgan", "pix2pix", "srgan", "cyclegan", "bigan", "ganomaly", "fanogan", "ssgan"),
     "game.score_term": ("auto", "fm", "ce", "izif", "knn"),
     "data.layout": ("folders", "side-by-side"),
 }
 POSITIVE = {"data.n", "data.batch_size", "model.z_dim", "model.g_hidden", "model.d_hidden", "model.embed_dim",
             "train.steps", "train.d_steps", "train.g_lr", "train.d_lr", "train.log_every", "train.checkpoint_every",
             "loss.clip", "eval.n", "model.pack", "data.factor", "data.crop", "loss.penalty_every", "train.nan_lr_factor", "model.gumbel_tau"}
-NON_NEGATIVE = {"model.z_global", "data.window", "data.max_length", "eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
+NON_NEGATIVE = {"data.labels_per_class", "game.supervised_weight", "game.unsupervised_weight", "game.input_noise", "game.hidden_noise", "model.z_global", "data.window", "data.max_length", "eval.every", "model.minibatch_features", "model.latent_classes", "loss.feature_matching", "loss.historical_averaging",
                 "train.warmup_steps", "train.threads", "train.instance_noise", "train.nan_retries", "seed", "data.std", "data.image_size", "model.g_depth", "model.d_depth", "loss.gp_weight", "train.plot_every",
                 "game.aux_weight_d", "game.aux_weight_g", "game.aux_fake_d", "game.continuous_codes", "game.info_weight",
                 "game.embedding_steps", "game.supervised_steps", "game.d_threshold", "game.history",
@@ -71,6 +71,7 @@ def validate(config: "Config", source: str = "config") -> None:
     if not 0 <= config.data.holdout < 1:
         raise GankitError(f"{source}: data.holdout = {config.data.holdout!r}: expected a share in [0, 1), e.g. 0.2")
     validate_anomaly_data(config, source)
+    validate_semisup_data(config, source)
     kinds = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
     for name, kind in config.data.columns.items():
         if kind not in kinds:
@@ -125,6 +126,26 @@ def validate_anomaly_data(config: "Config", source: str) -> None:
                           f"with {key}; the normal data is held out by data.normal_holdout")
 
 
+def validate_semisup_data(config: "Config", source: str) -> None:
+    """data.labels_per_class and data.semisupervised: the split reads the train split and tests on the test split,
+    and is neither anomaly detection's nor a table's."""
+    data = config.data
+    if not (data.labels_per_class or data.semisupervised):
+        if data.unlabelled:
+            raise GankitError(f"{source}: data.unlabelled = {data.unlabelled!r} marks unlabelled rows of "
+                              f"semi-supervised data; set data.semisupervised = true too (or leave it empty)")
+        return
+    key = "data.labels_per_class" if data.labels_per_class else "data.semisupervised"
+    for other, value in (("data.normal_class", data.normal_class), ("data.normal_holdout", data.normal_holdout),
+                         ("data.holdout", data.holdout)):
+        if value:
+            raise GankitError(f"{source}: {other} = {shown(value)} cannot be combined with {key} (semi-supervised "
+                              f"data); expected one of them")
+    if data.split != "train":
+        raise GankitError(f"{source}: data.split = {data.split!r}: with {key} set, training reads the train split "
+                          f"and testing the test split; expected \"train\"")
+
+
 def validate_game(config: "Config", source: str) -> None:
     """The game's settings, and the other settings a game rules out."""
     game = config.game
@@ -156,6 +177,8 @@ def validate_game(config: "Config", source: str) -> None:
                           f"expected it off")
     if game.name in ("bigan", "ganomaly", "fanogan"):
         validate_anomaly(config, source)
+    if game.name == "ssgan":
+        validate_semisup(config, source)
     if game.name == "infogan":
         if not game.categorical_codes and not game.continuous_codes:
             raise GankitError(f"{source}: game.name = \"infogan\" needs codes: game.categorical_codes or "
@@ -195,6 +218,33 @@ def validate_anomaly(config: "Config", source: str) -> None:
         raise GankitError(f"{source}: game.name = \"{game.name}\" does not take loss.penalty, train.augment, "
                           f"train.instance_noise or train.ema (the scorer uses the trained networks themselves); "
                           f"expected them off")
+
+
+def validate_semisup(config: "Config", source: str) -> None:
+    """ssgan: partly labelled data, noise and a moving-average decay that mean something, and none of the classic
+    game's extras (its D is a classifier, its losses its own)."""
+    game, data = config.game, config.data
+    if not (data.labels_per_class or data.semisupervised):
+        raise GankitError(f"{source}: game.name = \"ssgan\" learns from a few labelled samples and many unlabelled "
+                          f"ones: set data.labels_per_class = N (a labelled set: N labels per class kept) or "
+                          f"data.semisupervised = true (your data, whose unlabelled samples have no label)")
+    if not 0 <= game.d_ema < 1:
+        raise GankitError(f"{source}: game.d_ema = {shown(game.d_ema)}: expected 0 (off) or a decay in (0, 1), "
+                          f"e.g. 0.999")
+    if not (game.supervised_weight or game.unsupervised_weight):
+        raise GankitError(f"{source}: game.supervised_weight and game.unsupervised_weight are both 0: D would learn "
+                          f"nothing; expected at least one > 0 (1 and 1 in the reference; unsupervised 0 = the "
+                          f"supervised-only baseline)")
+    if config.eval.every:
+        raise GankitError(f"{source}: eval.every = {config.eval.every}: a semi-supervised run is scored after "
+                          f"training; set eval.every = 0 and run gankit eval RUN (accuracy, macro F1 and the "
+                          f"confusion matrix on the test split, beside G's metrics)")
+    if not game.d_widths or min(game.d_widths) < 1:
+        raise GankitError(f"{source}: game.d_widths = {list(game.d_widths)}: expected one or more layer widths >= 1")
+    if config.loss.penalty != "none" or config.train.augment or config.train.instance_noise or config.train.ema:
+        raise GankitError(f"{source}: game.name = \"ssgan\" does not take loss.penalty, train.augment, "
+                          f"train.instance_noise or train.ema (D's own noise regularises it; game.d_ema averages "
+                          f"the classifier); expected them off")
 
 
 def validate_ctgan(config: "Config", source: str) -> None:

@@ -10,8 +10,9 @@ outputs x only, with G's padding zero; the lengths are computed from z by this m
 same float32 arithmetic as G), which also zeroes the padding again after ``to_data``. Text decodes by argmax per
 step up to the end symbol ``vocab[0]``. A table run (output kind "table") adds its decoder, JSON + safetensors,
 and loads as a ``table_export.ExportedTable`` whose ``generate`` gives DataFrames (see that module). An image
-translator (pix2pix, SRGAN, CycleGAN) loads as a ``translator_export.ExportedTranslator`` (see that module), an
-anomaly scorer (EGBAD, GANomaly, f-AnoGAN) as a ``scorer_export.ExportedScorer``.
+translator (pix2pix, SRGAN, CycleGAN) loads as a ``translator_export.ExportedTranslator`` (see that module); the
+models that take samples in (``input_export``) as an anomaly scorer (EGBAD, GANomaly, f-AnoGAN), a
+``scorer_export.ExportedScorer``, or a semi-supervised classifier (ssgan), a ``classifier_export.ExportedClassifier``.
 
 Loading needs the model families and safetensors only: no run folder, no trainer, no unpickling. The ONNX
 model is checked against PyTorch with onnxruntime before it is written, and refused when they differ.
@@ -39,7 +40,9 @@ from .product_loader import build_generator, load_generator
 from .products import GeneratorProduct
 from .runs import RunDir
 from .sampling import MINMAX_RANGE, seeded_inputs, to_pixels
-from .scorer_export import ExportedScorer, export_scorer, is_scorer_run, load_scorer_export
+from .classifier_export import ExportedClassifier
+from .input_export import product_kind, write_export
+from .scorer_export import ExportedScorer
 from .sequence_output import manifest_entries, meta_kind, sample_lengths, texts, zero_padding
 from .table_export import TABLE_STATE, TABLE_TENSORS, ExportedTable, load_table, table_manifest
 from .translator_export import ExportedTranslator, load_translator_export, translator_manifest
@@ -49,6 +52,7 @@ MANIFEST, WEIGHTS = "manifest.json", "generator.safetensors"
 FORMATS = ("safetensors", "onnx")
 ONNX_TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| accepted at export
 ONNX_CHECK_BATCHES = (1, 7, 64)  # batch sizes the check runs: the batch dimension must really be dynamic
+TAKERS = {m.kind: m for m in (ExportedScorer, ExportedClassifier)}  # models that take samples in: scores, classes
 
 
 @dataclass
@@ -211,8 +215,9 @@ def from_run(run_dir: str | Path, checkpoint: str = "latest", ema: bool | None =
     """The generator of a run folder with the manifest an export would write. ``ema``: None takes the moving
     average when the run kept one (as ``gankit sample`` does), True requires it, False takes the raw G."""
 
-    if is_scorer_run(run_dir, checkpoint):  # an anomaly scorer: samples in, scores and flags out
-        return ExportedScorer.from_run(run_dir, checkpoint, ema)
+    kind = product_kind(run_dir, checkpoint)
+    if kind in TAKERS:  # an anomaly scorer or a classifier: samples in, scores or classes out
+        return TAKERS[kind].from_run(run_dir, checkpoint, ema)
     G, meta, shift, scale = load_generator(run_dir, checkpoint, ema)
     run = RunDir(Path(run_dir))
     config = run.config()
@@ -288,8 +293,8 @@ def export(run_dir: str | Path, out: str | Path, formats: Sequence[str] = ("safe
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise GankitError(f"--out {out}: exists and is not a folder")
-    if bundle.kind == "scorer":  # files of its own: scorer.safetensors (+ scorer.onnx)
-        return export_scorer(bundle, out, formats, tolerance)
+    if bundle.kind in TAKERS:  # files of its own: scorer.* or classifier.* (.safetensors, .onnx)
+        return write_export(bundle, out, formats, tolerance)
     manifest = dict(bundle.manifest)
     decoder = bundle.decoder_files() if bundle.kind == "table" else {}  # {manifest key: (file, bytes)}
     manifest["files"] = {"weights": WEIGHTS} | {key: name for key, (name, _) in decoder.items()}
@@ -368,8 +373,8 @@ def load(path: str | Path, checkpoint: str = "latest") -> ExportedGenerator | Ex
         raise GankitError(f"{weights}: cannot read the weights ({str(e).splitlines()[0]})") from None
     if manifest.get("product", {}).get("kind") == "translator":  # rebuilt from its recorded arguments alone
         return load_translator_export(path, manifest, state)
-    if manifest.get("product", {}).get("kind") == "scorer":
-        return load_scorer_export(path, manifest, state)
+    if manifest.get("product", {}).get("kind") in TAKERS:
+        return TAKERS[manifest["product"]["kind"]].from_export(path, manifest, state)
     G = _build(manifest)
     try:
         G.load_state_dict(state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -133,6 +134,22 @@ def ra_hinge_d(real: Tensor, fake: Tensor) -> Tensor:
 def ra_hinge_g(fake: Tensor, real_logits: Tensor | None = None) -> Tensor:
     """RaHingeGAN, G minimises E[max(0, 1 - f)] + E[max(0, 1 + r)]: D's loss with real and fake swapped (ibid.)."""
     return ra_hinge_d(fake, _needs_real(real_logits))
+
+
+def implicit_fake_d(real: Tensor, fake: Tensor) -> Tensor:
+    """The unsupervised part of a K-class D's loss with an implicit fake class (Salimans et al. 2016, section 5):
+    with class logits l [B, K] and the fake logit fixed at 0, D(x) = Z / (Z + 1) = sigmoid(logsumexp l(x)), so
+
+        1/2 E[-log D(x_real)] + 1/2 E[-log(1 - D(G(z)))] = 1/2 E[softplus(-lse l_real)] + 1/2 E[softplus(lse l_fake)]
+
+    (openai/improved-gan's ``loss_unl``). ``real``, ``fake``: K logits each, [B, K]."""
+    return 0.5 * F.softplus(-torch.logsumexp(real, 1)).mean() + 0.5 * F.softplus(torch.logsumexp(fake, 1)).mean()
+
+
+def feature_matching_g(real: Tensor, fake: Tensor) -> Tensor:
+    """G's feature-matching loss (Salimans et al. 2016, section 3.1): the squared distance between the batch means
+    of D's features of real and of generated samples, ``||E f(x) - E f(G(z))||^2 / n_f``; ``real``, ``fake`` [B, n_f]."""
+    return (real.mean(0) - fake.mean(0)).square().mean()
 
 
 LOGISTIC = ("minimax", "nonsaturating")

@@ -59,6 +59,10 @@ def picture_callbacks(run: RunDir, data: Dataset, every: int, seed: int, codes: 
         from .anomaly_pictures import AnomalyPictures
 
         return [AnomalyPictures(run, every, seed=seed)]
+    if data.is_semisup:  # G's samples; the test set's confusion matrix at the end
+        from .semisup_pictures import SemisupPictures
+
+        return [SemisupPictures(run, every, seed=seed)]
     if data.is_translation:  # rows of input | (bicubic) | output | target from the held-out images
         from .translation_pictures import TranslationGrids
 

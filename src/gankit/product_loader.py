@@ -52,6 +52,10 @@ def load_generator(run_dir: str | Path, checkpoint: str = "latest", ema: bool | 
     config = run.config()
     tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
     model = meta["model"]
+    if model.get("kind") == "classifier":
+        raise GankitError(f"{run.path}: this run is a semi-supervised classifier (ssgan), not a generator; use "
+                          f"gankit classify RUN --input ... --out predictions.csv (gankit.classify in Python) or "
+                          f"gankit eval RUN")
     if model.get("kind") == "scorer":
         raise GankitError(f"{run.path}: this run is an anomaly scorer ({model['family']}), not a generator; use "
                           f"gankit score RUN --input ... (gankit.score in Python) or gankit eval RUN")
@@ -86,6 +90,26 @@ def load_scorer(run_dir: str | Path, checkpoint: str = "latest"
     wanted = scorer.state_dict()  # the players' weights (G.*, E.*, D.*) and the scorer's own buffers (memory)
     scorer.load_state_dict({k: v for k, v in tensors.items() if k in wanted})
     return scorer.eval(), meta, tensors["data.shift"], tensors["data.scale"]
+
+
+def load_classifier(run_dir: str | Path, checkpoint: str = "latest"
+                    ) -> tuple[nn.Module, dict[str, Any], torch.Tensor, torch.Tensor]:
+    """A semi-supervised run's classifier (``models.semisup.Classifier``) from its checkpoint, from safetensors
+    and JSON only: (classifier in eval mode, metadata, shift, scale); inputs in the networks' units,
+    (u - shift) / scale, outputs class probabilities [n, K] in the order of ``metadata["model"]["class_names"]``.
+    The moving average of D is used where the run kept one (``metadata["classifier"]`` says which)."""
+    from .models.semisup import build_classifier
+
+    run = RunDir(Path(run_dir))
+    tensors, meta = load_checkpoint(run.checkpoint_file(checkpoint), prefix="")
+    if meta["model"].get("kind") != "classifier":
+        raise GankitError(f"{run.path}: this run trained a {meta['model']['family']} "
+                          f"{meta['model'].get('kind', 'generator')}, not a classifier (game.name = \"ssgan\" "
+                          f"trains one)")
+    classifier = build_classifier(meta["model"]["classifier"])
+    meta["classifier"] = "D_ema" if any(k.startswith("D_ema.") for k in tensors) else "D"
+    classifier.D.load_state_dict(unprefixed(meta["classifier"], tensors))
+    return classifier.eval(), meta, tensors["data.shift"], tensors["data.scale"]
 
 
 def eval_samples(evaluator: "Evaluator", G: nn.Module, z_dim: int, n: int, conditional: bool, seed: int = 0

@@ -112,3 +112,31 @@ class ScorerProduct:
         return [{"name": "score", "shape": ["n"], "dtype": "float32", "meaning": "higher = more anomalous"},
                 {"name": "reconstruction", "shape": ["n", *self.shape], "dtype": "float32",
                  "scaling": "the networks' units, as x"}]
+
+
+@dataclass(frozen=True)
+class ClassifierProduct:
+    """``classifier(x [n, *shape]) -> probabilities [n, K]``: a semi-supervised GAN's D as a K-class classifier
+    (its moving average where the game keeps one), inputs in the networks' units ((u - shift) / scale of the
+    data's units u). ``settings`` is the JSON ``models.semisup.build_classifier`` rebuilds it from."""
+    shape: tuple[int, ...]
+    settings: dict[str, Any]
+    class_names: tuple[str, ...]
+    player: str = "D"
+    kind: str = "classifier"
+
+    def module(self, engine) -> nn.Module:
+        from .models.semisup import Classifier
+
+        return Classifier(self.settings, engine.emas.get(self.player, engine.players[self.player]))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "classifier": dict(self.settings), "class_names": list(self.class_names)}
+
+    def inputs(self) -> list[dict[str, Any]]:
+        return [{"name": "x", "shape": ["n", *self.shape], "dtype": "float32",
+                 "scaling": "(u - shift) / scale of the data's units u (images: 2 * pixels - 1)"}]
+
+    def outputs(self) -> list[dict[str, Any]]:
+        return [{"name": "probabilities", "shape": ["n", len(self.class_names)], "dtype": "float32",
+                 "classes": list(self.class_names)}]

@@ -7,6 +7,8 @@
                         (``translator_serve``; a translator's body limit is ``max_image_body``)
     POST /v1/score      anomaly scorers only: JSON inputs, a PNG or an .npy -> their scores and flags
                         (``scorer_serve``; its body limit is ``max_image_body``, a JSON one's ``max_body``)
+    POST /v1/classify   classifiers only (ssgan): the same inputs -> their classes and class probabilities
+                        (``classifier_serve``; the same limits)
 
 Sequence generators answer JSON with ``samples`` a list of [L_i, F] lists (each sample's valid steps) and their
 ``lengths``, or npy [n, T, F] zero past each length (the lengths in the X-Lengths header); text generators answer
@@ -46,7 +48,9 @@ import numpy as np
 from .errors import GankitError
 from .export import ExportedGenerator, load
 from .serve_requests import BodyLimit, MicroBatcher
-from .scorer_serve import add_scorer_routes, refuse_score
+from .classifier_serve import add_classifier_routes
+from .input_serve import refuse_inputs
+from .scorer_serve import add_scorer_routes
 from .sequence_output import ragged, texts
 from .table_export import ExportedTable
 from .translator_serve import add_translator_routes, refuse_apply
@@ -153,7 +157,9 @@ def create_app(model: ExportedGenerator | ExportedTable, settings: ServeSettings
 
     if model.kind == "scorer":  # samples in, anomaly scores and flags out: POST /v1/score
         return add_scorer_routes(app, model, batcher, settings)
-    refuse_score(app, model)
+    if model.kind == "classifier":  # samples in, classes out: POST /v1/classify
+        return add_classifier_routes(app, model, batcher, settings)
+    refuse_inputs(app, model)
     if model.kind == "translator":  # images in, images out: POST /v1/apply
         return add_translator_routes(app, model, batcher, settings)
 
@@ -262,7 +268,7 @@ def app_from_env():
 def _app(path: Path, checkpoint: str, settings: ServeSettings):
     _set_threads(settings)
     model = load(path, checkpoint)
-    limit = settings.max_image_body if model.kind in ("translator", "scorer") else settings.max_body
+    limit = settings.max_image_body if model.kind in ("translator", "scorer", "classifier") else settings.max_body
     return BodyLimit(create_app(model, settings), limit)
 
 

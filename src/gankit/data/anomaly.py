@@ -113,8 +113,8 @@ def stratified(y: np.ndarray, share: float = TRAIN_SHARE) -> tuple[torch.Tensor,
 def own_split(config: DataConfig, seed: int) -> Pool:
     """A set's own train and test splits (Fashion-MNIST: 60,000 and 10,000 images)."""
     if config.split != "train":  # config validation refuses it too; here for a DataConfig built in Python
-        raise GankitError(f"data.split = {config.split!r}: with data.normal_class set, training reads the train "
-                          f"split and testing the test split; expected \"train\"")
+        raise GankitError(f"data.split = {config.split!r}: anomaly detection and semi-supervised data train on the "
+                          f"train split and test on the test split; expected \"train\"")
     load = DATASETS.get(config.name)
     train, test = load(replace(config, split="train"), seed), load(replace(config, split="test"), seed)
     names = max(train.class_names, test.class_names, key=len)  # idx folders name classes 0..(largest label)
@@ -160,11 +160,17 @@ def normal_index(config: DataConfig, class_names: list[str]) -> int:
                           f"{', '.join(class_names)} (or an index 0..{len(class_names) - 1})") from None
 
 
-def check_kind(raw: RawData, config: DataConfig) -> None:
-    """Anomaly detection takes rows of numbers and images: refuse what the scorer could not read back."""
-    what = ("a table of mixed columns" if raw.table is not None else
+def unsupported_kind(raw: RawData) -> str:
+    """What the data is when it is neither rows of numbers nor images ("" when it is one of them): anomaly
+    detection and semi-supervised learning take only those, which their products read back."""
+    return ("a table of mixed columns" if raw.table is not None else
             "image-to-image pairs" if raw.translation is not None else
             "sequences" if raw.x.dim() == 3 else "")
+
+
+def check_kind(raw: RawData, config: DataConfig) -> None:
+    """Anomaly detection takes rows of numbers and images: refuse what the scorer could not read back."""
+    what = unsupported_kind(raw)
     if what:
         key, value = (("data.normal_class", config.normal_class) if config.normal_class else
                       ("data.normal_holdout", config.normal_holdout))

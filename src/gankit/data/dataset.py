@@ -55,6 +55,26 @@ class Anomaly:
 
 
 @dataclass
+class Semisup:
+    """Semi-supervised learning: the labelled training samples and a labelled test set (gankit.data.semisup).
+
+    In a ``RawData`` the tensors are in the data's own units; in a ``Dataset`` in the networks' units, scaled by
+    the shift and scale of the training ``x`` (every training sample, labelled or not).
+    """
+
+    labelled_x: torch.Tensor  # [L, *shape] the training samples whose labels are kept (also in x)
+    labelled_y: torch.Tensor  # [L] int64 class indices into class_names
+    test_x: torch.Tensor | None = None  # [T, *shape] labelled test samples, or None (the user's data)
+    test_y: torch.Tensor | None = None  # [T] int64
+    class_names: list[str] = field(default_factory=list)
+
+    def scaled(self, shift: torch.Tensor, scale: torch.Tensor) -> "Semisup":
+        """The same record with its samples mapped by ``(v - shift) / scale``."""
+        test_x = None if self.test_x is None else ((self.test_x - shift) / scale).contiguous()
+        return replace(self, labelled_x=((self.labelled_x - shift) / scale).contiguous(), test_x=test_x)
+
+
+@dataclass
 class RawData:
     """What a loader returns: values in the data's own units, before normalisation."""
 
@@ -73,6 +93,7 @@ class RawData:
     holdout: Any = None  # tables: the rows held out of training (data.holdout), for efficacy and privacy
     translation: Translation | None = None  # image-to-image: G's inputs; x then holds the targets (domain B)
     anomaly: Anomaly | None = None  # anomaly detection: x holds the normal training samples alone
+    semisup: Semisup | None = None  # semi-supervised: x holds every training sample, the labelled ones also here
 
 
 # A loader: (config, seed) -> RawData
@@ -101,6 +122,7 @@ class Dataset:
     holdout: Any = None  # tables: the typed rows held out of training (data.holdout), or None
     translation: Translation | None = None  # image-to-image: G's inputs (pixels in [0, 1]); x holds the targets
     anomaly: Anomaly | None = None  # anomaly detection: held normal and labelled test samples, in the networks' units
+    semisup: Semisup | None = None  # semi-supervised: the labelled and the test samples, in the networks' units
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -133,6 +155,10 @@ class Dataset:
     @property
     def is_anomaly(self) -> bool:
         return self.anomaly is not None
+
+    @property
+    def is_semisup(self) -> bool:
+        return self.semisup is not None
 
     def mask(self) -> torch.Tensor | None:
         """[N, T] True at the valid steps of each sequence, or None when all are full length."""
@@ -181,11 +207,16 @@ FROM_PATH = ("file", "idx", "images", "lines", "table", "pairs")
 
 def load_data(config: DataConfig, seed: int = 0) -> Dataset:
     """Load the configured data set, apply the image options (size, channels) and normalise it.
-    With data.normal_class or data.normal_holdout set, the anomaly-detection split (gankit.data.anomaly)."""
+    With data.normal_class or data.normal_holdout set, the anomaly-detection split (gankit.data.anomaly); with
+    data.labels_per_class or data.semisupervised, the semi-supervised one (gankit.data.semisup)."""
     if config.normal_class or config.normal_holdout:
         from .anomaly import anomaly_data  # it reads the loaders registered here
 
         raw = anomaly_data(config, seed)
+    elif config.labels_per_class or config.semisupervised:
+        from .semisup import semisup_data  # it reads the loaders registered here
+
+        raw = semisup_data(config, seed)
     else:
         raw = _image_options(DATASETS.get(config.name)(config, seed), config)
     mode = raw.normalize if config.normalize == "auto" else config.normalize
@@ -255,7 +286,8 @@ def _normalised(raw: RawData, mode: str, name: str) -> Dataset:
                    normalize=mode, class_names=raw.class_names, columns=raw.columns, modes=raw.modes,
                    mode_std=raw.mode_std, lengths=raw.lengths, vocab=raw.vocab, table=raw.table,
                    frame=raw.frame, holdout=raw.holdout, translation=raw.translation,
-                   anomaly=None if raw.anomaly is None else raw.anomaly.scaled(shift, scale))
+                   anomaly=None if raw.anomaly is None else raw.anomaly.scaled(shift, scale),
+                   semisup=None if raw.semisup is None else raw.semisup.scaled(shift, scale))
 
 
 def _normalisation(x: torch.Tensor, mode: str, value_range: tuple[float, float] | None = None):

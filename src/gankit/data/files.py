@@ -2,7 +2,9 @@
 
 A CSV may start with a header row (a row with no numeric cell). ``data.label_column`` names a column
 (by header name or 0-based index) of integer class labels, which makes the data conditional; the
-distinct labels become classes 0..K-1, named by their value in the file.
+distinct labels become classes 0..K-1, named by their value in the file. With ``data.semisupervised``, a label
+cell that is empty, NaN or ``data.unlabelled`` (e.g. -1) marks an unlabelled row: its label is -1
+(``gankit.data.semisup.UNLABELLED``) and the classes are those of the labelled rows.
 Every problem is reported on one line naming the file, the row/column and what was expected.
 """
 
@@ -19,6 +21,7 @@ from ..config import DataConfig
 from ..errors import GankitError
 from . import sequence_files
 from .dataset import DATASETS, RawData
+from .semisup import UNLABELLED
 
 
 @DATASETS.register("file")
@@ -32,24 +35,26 @@ def load_file(config: DataConfig, seed: int) -> RawData:
     if suffix == ".npz":
         return sequence_files.load_npz(path, config)
     if suffix == ".npy":
-        table, columns = _read_npy(path), []
+        table, columns = _read_npy(path, config), []
         if table.ndim == 3:
             return sequence_files.npy_sequences(path, table, config)
     elif suffix == ".csv":
         numbered = _csv_lines(path)
         if sequence_files.is_long_format(numbered[0][1]):
             return sequence_files.long_csv(path, numbered, config)
-        table, columns = _read_csv(path, numbered)
+        table, columns = _read_csv(path, numbered, config)
     else:
         raise GankitError(f"{path}: unsupported file type {suffix or '(none)'!r}; expected .npy, .npz or .csv")
     if config.window:
         return sequence_files.series_windows(path, table, columns, config)
     if len(table) < 2:  # standardising (and any distribution) needs a spread
         raise GankitError(f"{path}: holds 1 row; expected at least 2 rows to learn a distribution from")
-    return _split_labels(path, table, columns, config.label_column, normalize="standard")
+    return _split_labels(path, table, columns, config, normalize="standard")
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_npy(path: Path, config: DataConfig | None = None) -> np.ndarray:
+    """A 2-D array of rows [N, F] (1-D values become [N, 1]) or sequences [N, T, F], float64; rows are finite but
+    for the unlabelled rows of semi-supervised data (``config``), whose label is NaN."""
     try:
         array = np.load(path, allow_pickle=False)  # never unpickle a user's file
     except ValueError as e:
@@ -76,7 +81,13 @@ def _read_npy(path: Path) -> np.ndarray:
     array = array.astype(np.float64)
     if array.ndim == 3:  # sequences: checked (naming sequence and step) by sequence_files
         return array
-    bad = np.argwhere(~np.isfinite(array))
+    finite = np.isfinite(array)
+    label = _semisup_label(path, config, [], array.shape[1])
+    if label is not None:  # a NaN or data.unlabelled label marks an unlabelled row: NaN from here on
+        labels = array[:, label]  # a view: marking it marks the array
+        labels[labels == _npy_marker(path, config)] = np.nan
+        finite[:, label] |= np.isnan(labels)
+    bad = np.argwhere(~finite)
     if len(bad):
         row, col = bad[0]
         raise GankitError(f"{path}: row {row}, column {col} is {array[row, col]}; expected finite numbers")
@@ -96,7 +107,10 @@ def _csv_lines(path: Path) -> list[tuple[int, list[str]]]:
     return numbered
 
 
-def _read_csv(path: Path, numbered: list[tuple[int, list[str]]]) -> tuple[np.ndarray, list[str]]:
+def _read_csv(path: Path, numbered: list[tuple[int, list[str]]],
+              config: DataConfig | None = None) -> tuple[np.ndarray, list[str]]:
+    """The table of numbers [N, F] and the header (or []); the label column's unlabelled cells of semi-supervised
+    data (``config``) become NaN."""
     columns: list[str] = []
     if not any(is_number(cell) for cell in numbered[0][1]):
         columns = [cell.strip() for cell in numbered[0][1]]
@@ -105,12 +119,17 @@ def _read_csv(path: Path, numbered: list[tuple[int, list[str]]]) -> tuple[np.nda
             raise GankitError(f"{path}: has a header but no data rows")
     width = len(columns) or len(numbered[0][1])
     table = np.empty((len(numbered), width))
+    label = _column_index(path, config.label_column, columns, width) if config and config.label_column else None
+    semisup = label is not None and config.semisupervised
     for i, (line, row) in enumerate(numbered):
         if len(row) != width:
             raise GankitError(f"{path}: line {line} has {len(row)} cell{'s' if len(row) != 1 else ''}; expected "
                               f"{width} like the first row")
         for j, cell in enumerate(row):
             name = f"column {columns[j]!r}" if columns else f"column {j}"
+            if j == label:
+                table[i, j] = _label_cell(path, f"line {line}, label {name}", cell, config, semisup)
+                continue
             try:
                 value = float(cell)
             except ValueError:
@@ -131,24 +150,74 @@ def is_number(cell: str) -> bool:
         return False
 
 
-def _split_labels(path: Path, table: np.ndarray, columns: list[str], label_column: str, normalize: str) -> RawData:
+def _label_cell(path: Path, where: str, cell: str, config: DataConfig, semisup: bool) -> float:
+    """A CSV label cell as a number; NaN for an unlabelled row of semi-supervised data (``semisup``)."""
+    text = cell.strip()
+    if semisup and _is_unlabelled(text, config.unlabelled):
+        return math.nan
+    value = float(text) if is_number(text) else math.nan
+    if not math.isfinite(value):
+        what = repr(text) if text else "an empty cell"
+        raise GankitError(f"{path}: {where}: {what} is not a class label; expected integer class labels >= 0"
+                          f"{_unlabelled_hint(config, text)}")
+    return value
+
+
+def _is_unlabelled(text: str, marker: str) -> bool:
+    """Whether a label of semi-supervised data marks an unlabelled row: empty, NaN or data.unlabelled (``marker``,
+    as text or as a number: "-1" matches -1.0)."""
+    if text in ("", marker.strip()):
+        return True
+    return is_number(text) and (math.isnan(float(text)) or (is_number(marker) and float(text) == float(marker)))
+
+
+def _unlabelled_hint(config: DataConfig, text: str) -> str:
+    """How to say that the label ``text`` marks an unlabelled row, where that is what it may mean."""
+    marker = f'data.unlabelled = "{text}" if {text} marks unlabelled rows' if text.lower() not in ("", "nan") else ""
+    if not config.semisupervised:
+        return f" (a partly labelled file: data.semisupervised = true{', and ' + marker if marker else ''})"
+    return f"; set {marker}" if marker else ""
+
+
+def _semisup_label(path: Path, config: DataConfig | None, columns: list[str], width: int) -> int | None:
+    """The label column of semi-supervised data, whose cells may mark unlabelled rows; None for other data."""
+    if config is None or not (config.semisupervised and config.label_column):
+        return None
+    return _column_index(path, config.label_column, columns, width)
+
+
+def _npy_marker(path: Path, config: DataConfig) -> float:
+    """data.unlabelled as the number it must be in an .npy (NaN when empty: NaN labels are unlabelled anyway)."""
+    if not config.unlabelled.strip():
+        return math.nan
+    if not is_number(config.unlabelled):
+        raise GankitError(f"{path}: data.unlabelled = {config.unlabelled!r}: an .npy holds numbers; expected a "
+                          f"number such as -1 (NaN labels are unlabelled too)")
+    return float(config.unlabelled)
+
+
+def _split_labels(path: Path, table: np.ndarray, columns: list[str], config: DataConfig, normalize: str) -> RawData:
     names = columns or [f"x{j}" for j in range(table.shape[1])]
-    if not label_column:
+    if not config.label_column:
         return RawData(x=torch.from_numpy(table).float(), columns=names, normalize=normalize)
-    index = _column_index(path, label_column, columns, table.shape[1])
+    index = _column_index(path, config.label_column, columns, table.shape[1])
     labels = table[:, index]
-    not_int = np.flatnonzero((labels != np.round(labels)) | (labels < 0))
+    unlabelled = np.isnan(labels)  # only semi-supervised data's unlabelled rows (the readers refuse NaN elsewhere)
+    not_int = np.flatnonzero(~unlabelled & ((labels != np.round(labels)) | (labels < 0)))
     if len(not_int):
         row = not_int[0]
+        hint = _unlabelled_hint(config, f"{labels[row]:g}") if labels[row] < 0 else ""
         raise GankitError(f"{path}: label column {names[index]!r} holds {labels[row]:g} in row {row}; "
-                          f"expected integer class labels >= 0")
+                          f"expected integer class labels >= 0{hint}")
     if table.shape[1] < 2:
         raise GankitError(f"{path}: has only the label column {names[index]!r}; expected feature columns beside it")
-    values, y = np.unique(labels.astype(np.int64), return_inverse=True)
+    values, classes = np.unique(labels[~unlabelled].astype(np.int64), return_inverse=True)
+    y = np.full(len(labels), UNLABELLED, dtype=np.int64)
+    y[~unlabelled] = classes.reshape(-1)
     features = np.delete(table, index, axis=1)
     return RawData(
         x=torch.from_numpy(features).float(),
-        y=torch.from_numpy(y.reshape(-1)).long(),
+        y=torch.from_numpy(y),
         class_names=[str(v) for v in values],
         columns=[n for j, n in enumerate(names) if j != index],
         normalize=normalize,

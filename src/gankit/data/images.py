@@ -3,6 +3,9 @@
     photos/cat/1.jpg, photos/dog/a/2.png, ...  ->  classes ["cat", "dog"] (the sorted sub-folder names)
     photos/1.jpg, photos/2.png, ...            ->  unlabelled
 
+With ``data.semisupervised``, the images of an ``unlabelled/`` sub-folder are the unlabelled ones (label -1,
+``gankit.data.semisup.UNLABELLED``) beside the class sub-folders; ``unlabelled`` is then no class.
+
 Each image becomes grey or RGB (``data.channels``; 0 = RGB unless every image is grey). With
 ``data.image_size`` = S its centre square is resized to S x S, which is resizing the shorter side to S
 then centre-cropping; with 0 every image must already have one size. Decoding is the slow part, so its
@@ -29,6 +32,9 @@ from ..config import DataConfig
 from ..errors import GankitError
 from ..fileio import atomic_write
 from .dataset import DATASETS, RawData
+from .semisup import UNLABELLED
+
+UNLABELLED_FOLDER = "unlabelled"  # semi-supervised data: the sub-folder of the images that have no class
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "F"}  # Pillow modes without colour
@@ -50,7 +56,7 @@ def image_folder(config: DataConfig, seed: int) -> RawData:
     if not config.path:
         raise GankitError('data.path is empty: data.name = "images" needs a folder of PNG/JPEG images')
     root = Path(config.path).expanduser().resolve()
-    files, labels, class_names = find_images(root)
+    files, labels, class_names = find_images(root, config.semisupervised)
     decoded = decode_cached(root, files, config)
     return RawData(
         x=torch.from_numpy(decoded.x).float(),  # [N, C, H, W], levels 0..255; uint8 until here
@@ -61,8 +67,9 @@ def image_folder(config: DataConfig, seed: int) -> RawData:
     )
 
 
-def find_images(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
-    """The image files under ``root`` in a fixed order, their labels [N] int64 (None when flat) and class names."""
+def find_images(root: Path, semisup: bool = False) -> tuple[list[Path], np.ndarray | None, list[str]]:
+    """The image files under ``root`` in a fixed order, their labels [N] int64 (None when flat) and class names;
+    ``semisup``: the images of ``unlabelled/`` are labelled -1 and it is no class."""
     if not root.exists():
         raise GankitError(f"{root}: folder not found")
     if not root.is_dir():
@@ -82,8 +89,10 @@ def find_images(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
         raise GankitError(f"{root}: no images found (looked for {', '.join(EXTENSIONS)} files directly or in "
                           f"class sub-folders){seen}")
     files = [p for _, found in classes for p in found]
-    labels = np.concatenate([np.full(len(found), k, dtype=np.int64) for k, (_, found) in enumerate(classes)])
-    return files, labels, [name for name, _ in classes]
+    names = [name for name, _ in classes if not (semisup and name == UNLABELLED_FOLDER)]
+    labels = np.concatenate([np.full(len(found), names.index(name) if name in names else UNLABELLED, dtype=np.int64)
+                             for name, found in classes])
+    return files, labels, names
 
 
 def _is_image(path: Path, under: Path | None = None) -> bool:

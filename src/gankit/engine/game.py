@@ -44,13 +44,16 @@ class Group:
 
     ``lr`` and ``betas`` default to the config's D settings for a group named "d" and G's otherwise.
     ``ema``: a moving average of each of these players is kept (``<player>_ema``), updated after each step of
-    the group, with this decay (0: none).
+    the group, with this decay (0: none). ``ema_warmup``: the decay is min(ema, (1 + s) / (10 + s)) at step s
+    (TensorFlow's ExponentialMovingAverage with num_updates), so a short run's average is not mostly its
+    initial weights.
     """
     name: str
     players: Sequence[str]
     lr: float | None = None
     betas: tuple[float, float] | None = None
     ema: float = 0.0
+    ema_warmup: bool = False
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,8 @@ class Engine:
         if phase.after is not None:
             phase.after(self.ctx)
         decay = self.groups[name].ema
+        if decay and self.groups[name].ema_warmup:  # an average of the steps so far early on, not of the initial weights
+            decay = min(decay, (1 + self.step) / (10 + self.step))
         for player in self.groups[name].players if decay else ():
             update_ema(self.emas[player], self.players[player], decay)
 
