@@ -24,8 +24,9 @@ __version__ = "0.1.0"
 
 from .anomaly_scores import score  # noqa: E402
 from .semisup_classify import classify  # noqa: E402
-from .api import (TrainResult, build_models, compare, evaluate, load_generator, recipe, sample,  # noqa: E402
+from .api import (TrainResult, build_models, evaluate, load_generator, recipe, sample,  # noqa: E402
                   sample_images, sample_sequences, sample_table, sample_text, train)
+from .compare_files import compare  # noqa: E402
 from .config import Config, load_config  # noqa: E402
 from .data import Dataset, from_arrays, from_dataframe, from_sequences, load_data  # noqa: E402
 from .errors import GankitError, TrainingDiverged  # noqa: E402

@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 from . import __version__
-from .api import RECIPES, compare, evaluate, recipe, train
+from .api import RECIPES, evaluate, recipe, train
+from .compare_files import compare
 from .cli_sample import cmd_sample
 from .cli_classify import add_classify_parser
 from .cli_score import add_score_parser

@@ -25,6 +25,7 @@ from ..losses import get_loss
 from ..models import resolved
 from ..models.anomaly import anomaly_players
 from ..products import ScorerProduct
+from .image_or_rows import check_images_or_rows
 
 
 PAPER_SCORES = {"bigan": "fm", "ganomaly": "latent", "fanogan": "izif"}  # what game.score_term = "auto" means
@@ -39,9 +40,6 @@ def check_data(data: Dataset, game: str) -> None:
         raise GankitError(f"game.name = {game!r} learns normal data and sets its score threshold on normal data kept "
                           f"out of training: set data.normal_class (a labelled set: the normal class) or "
                           f"data.normal_holdout (your data of normal samples alone: the share kept out, e.g. 0.1)")
-    if data.is_table or data.is_sequence or data.is_translation:
-        raise GankitError(f"game.name = {game!r} scores images or rows of numbers; data {data.name!r} is "
-                          f"{'a table' if data.is_table else 'sequences' if data.is_sequence else 'image pairs'}")
 
 
 class AnomalyGame(Game):
@@ -52,13 +50,7 @@ class AnomalyGame(Game):
 
     def __init__(self, config: Config, data: Dataset):
         check_data(data, self.name)
-        family = config.model.family
-        if family not in ("mlp", "dcgan"):
-            raise GankitError(f"model.family = {family!r}: game.name = {self.name!r} builds DCGAN-style networks for "
-                              f"images and MLPs for rows; leave model.family at its default")
-        if family == "dcgan" and not data.is_image:
-            raise GankitError(f"model.family = \"dcgan\": data {data.name!r} holds rows of {data.num_features} values, "
-                              f"not images; leave model.family at its default")
+        check_images_or_rows(config, data, self.name)
         self.config, self.data = config, data
         model, activation = resolved(config, data)
         game = config.game

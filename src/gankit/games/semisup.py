@@ -39,6 +39,7 @@ from ..losses import feature_matching_g, implicit_fake_d
 from ..models import resolved
 from ..models.semisup import semisup_players
 from ..products import ClassifierProduct
+from .image_or_rows import check_images_or_rows
 
 
 class SemiSupervisedGame(Game):
@@ -50,16 +51,8 @@ class SemiSupervisedGame(Game):
         if data.semisup is None:
             raise GankitError('game.name = "ssgan" needs partly labelled data: set data.labels_per_class = N (a '
                               'labelled set: N labels per class kept) or data.semisupervised = true (your data)')
+        check_images_or_rows(config, data, self.name)
         family = config.model.family
-        if family not in ("mlp", "dcgan"):
-            raise GankitError(f"model.family = {family!r}: game.name = \"ssgan\" builds a convolutional D for images "
-                              f"(\"dcgan\") or an MLP D (\"mlp\"); expected one of them")
-        if family == "dcgan" and not data.is_image:
-            raise GankitError(f"model.family = \"dcgan\": data {data.name!r} holds rows of {data.num_features} values, "
-                              f"not images; use model.family = \"mlp\"")
-        if data.is_sequence or data.is_table or data.is_translation:
-            raise GankitError(f"game.name = \"ssgan\" classifies images or rows of numbers; data {data.name!r} holds "
-                              f"{'sequences' if data.is_sequence else 'a table' if data.is_table else 'image pairs'}")
         self.config, self.data = config, data
         model, activation = resolved(config, data)
         game, semi = config.game, data.semisup
